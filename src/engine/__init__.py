@@ -1,0 +1,1 @@
+"""The training engine behind src/train.py."""

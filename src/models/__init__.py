@@ -1,0 +1,1 @@
+"""Model constructors referenced by configs/model/*.yaml (`net._target_`)."""

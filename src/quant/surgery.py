@@ -1,0 +1,59 @@
+"""Model surgery: replace the eligible Conv2d/Linear layers of a network by quantized ones.
+
+By default the first and the last eligible layer stay in full precision (the usual BNN
+practice, and PC++'s); ``keep_fp`` also accepts module names ("layers.0.conv1", "fc").
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch.nn as nn
+
+ELIGIBLE = (nn.Conv2d, nn.Linear)
+POSITIONS = ("first", "last")
+
+LayerFactory = Callable[[str, nn.Module], "nn.Module | None"]
+
+
+def eligible_layers(model: nn.Module) -> list[str]:
+    """Names of the plain Conv2d/Linear modules, in registration order (≈ forward order)."""
+    return [name for name, m in model.named_modules() if type(m) in ELIGIBLE]
+
+
+def resolve_keep_fp(model: nn.Module, keep_fp: Iterable[str]) -> set[str]:
+    names = eligible_layers(model)
+    all_modules = dict(model.named_modules())
+    kept: set[str] = set()
+    for entry in keep_fp:
+        if entry == "first" and names:
+            kept.add(names[0])
+        elif entry == "last" and names:
+            kept.add(names[-1])
+        elif entry in all_modules:
+            kept.add(entry)
+        else:
+            raise ValueError(
+                f"task.keep_fp entry {entry!r} is neither one of {POSITIONS} nor a module of the model; "
+                f"eligible layers are: {', '.join(names)}"
+            )
+    return kept
+
+
+def quantize_model(model: nn.Module, make_layer: LayerFactory | None, keep_fp: Iterable[str] = POSITIONS) -> list[str]:
+    """Replace every eligible layer not kept in full precision by ``make_layer(name, layer)``.
+
+    ``make_layer`` returns the replacement, or None to leave that layer alone; a None factory
+    (the ``fp`` quantizer) leaves the model untouched. Returns the names that were replaced."""
+    if make_layer is None:
+        return []
+    kept = resolve_keep_fp(model, keep_fp)
+    replaced = []
+    for name in eligible_layers(model):
+        if name in kept:
+            continue
+        new = make_layer(name, model.get_submodule(name))
+        if new is not None:
+            model.set_submodule(name, new)
+            replaced.append(name)
+    return replaced
