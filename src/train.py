@@ -9,6 +9,7 @@ In a multirun, failed and diverged jobs are recorded and the sweep goes on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -40,8 +41,9 @@ def main(cfg: DictConfig) -> float | None:
             return None
         sys.exit(EXIT_CODES["user_error"])
     status = results["status"]
-    print(f"proxbin: {status}: {cfg.run_name}  test acc {_fmt(results.get('final_test_acc'))}  "
-          f"best {_fmt(results.get('best_test_acc'))}  -> {hydra_cfg.runtime.output_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:
+            print(f"proxbin: {status}: {cfg.run_name}  test acc {_fmt(results.get('final_test_acc'))}  "
+              f"best {_fmt(results.get('best_test_acc'))}  -> {hydra_cfg.runtime.output_dir}")
     if EXIT_CODES[status] and not multirun:
         sys.exit(EXIT_CODES[status])
     return results.get("final_test_acc")
@@ -51,5 +53,13 @@ def _fmt(acc: float | None) -> str:
     return "—" if acc is None else f"{acc:.2f}%"
 
 
+def _quiet_non_main_ranks() -> None:
+    """Under torchrun only rank 0 writes files and logs: the other ranks get Hydra overrides
+    that switch off its log files and its saved copy of the config."""
+    if int(os.environ.get("RANK", "0")) > 0:
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+
+
 if __name__ == "__main__":
+    _quiet_non_main_ranks()
     main()

@@ -4,6 +4,7 @@ streams them to Weights & Biases (offline unless an API key is configured)."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ class WandbLogger(NullLogger):
         self._wandb = wandb
         self.run = wandb.init(
             project=project, entity=entity, group=group, job_type=job_type, tags=[str(t) for t in tags or []],
-            name=name, id=run_id or wandb.util.generate_id(), resume="allow", config=config, mode=mode,
+            name=name, id=run_id or uuid.uuid4().hex[:12], resume="allow", config=config, mode=mode,
             dir=str(run_dir), reinit="finish_previous",
         )
         self.run_id = self.run.id

@@ -94,6 +94,8 @@ class Run:
         self.results: dict[str, Any] = {"status": "running"}
         self.logger: NullLogger = NullLogger()
         self.wall_time_before = 0.0
+        self.global_step = 0
+        self.best: dict[str, Any] = {"test_acc": -1.0, "epoch": None}
 
     # ----------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -126,8 +128,6 @@ class Run:
         )
         self.batch = D.per_rank_batch(int(cfg.dataset.batch_size), self.ctx)
         self.start_epoch = 0
-        self.global_step = 0
-        self.best = {"test_acc": -1.0, "epoch": None}
         run_id = self.maybe_resume()
         if self.ctx.is_main:
             self.logger = build_logger(OmegaConf.to_container(cfg.logger, resolve=True), self.run_dir, self.config,
@@ -278,6 +278,10 @@ class Run:
             status = "user_error"
             raise
         except Exception as exc:  # recorded, so that a sweep can report it and go on
+            user_error = _user_error_in(exc)
+            if user_error is not None:  # raised inside hydra.utils.instantiate, which wraps it
+                status = "user_error"
+                raise user_error from None
             log.error("run failed:\n%s", traceback.format_exc())
             results = self.record(status, message=f"{type(exc).__name__}: {exc}")
         finally:
@@ -286,6 +290,14 @@ class Run:
                 D.shutdown(self.ctx)
         self.results = results
         return results
+
+
+def _user_error_in(exc: BaseException | None) -> UserError | None:
+    while exc is not None:
+        if isinstance(exc, UserError):
+            return exc
+        exc = exc.__cause__
+    return None
 
 
 def _hms(seconds: float) -> str:

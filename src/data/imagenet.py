@@ -1,0 +1,40 @@
+"""ImageNet-1K (or any ImageFolder tree) with the standard ResNet/DeiT evaluation crop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchvision import datasets, transforms
+
+from src.data.splits import IMAGENET_MEAN, IMAGENET_STD, Splits, take_subset
+from src.engine.errors import UserError
+
+
+def imagenet_transforms(image_size: int) -> tuple[transforms.Compose, transforms.Compose]:
+    normalize = [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    train = transforms.Compose([transforms.RandomResizedCrop(image_size, antialias=True), transforms.RandomHorizontalFlip(), *normalize])
+    resize = int(round(image_size / 0.875))  # 256 for 224: the usual centre-crop ratio
+    test = transforms.Compose([transforms.Resize(resize, antialias=True), transforms.CenterCrop(image_size), *normalize])
+    return train, test
+
+
+def build_imagenet(
+    root: str = "data/imagenet",
+    image_size: int = 224,
+    train_subset: int | None = None,
+    test_subset: int | None = None,
+) -> Splits:
+    root_path = Path(root).expanduser()
+    missing = [s for s in ("train", "val") if not (root_path / s).is_dir()]
+    if missing:
+        raise UserError(
+            f"ImageNet was not found: '{root_path}' lacks the folder(s) {missing}. Expected the ImageFolder "
+            f"layout <root>/train/<class>/<image> and <root>/val/<class>/<image>; set dataset.splits.root=... "
+            f"(or PROXBIN_IMAGENET) to the folder that holds train/ and val/."
+        )
+    train_tf, test_tf = imagenet_transforms(image_size)
+    train = datasets.ImageFolder(str(root_path / "train"), transform=train_tf)
+    test = datasets.ImageFolder(str(root_path / "val"), transform=test_tf)
+    if train.classes != test.classes:
+        raise UserError(f"ImageNet train/ and val/ under '{root_path}' hold different class folders")
+    return Splits(take_subset(train, train_subset), take_subset(test, test_subset), len(train.classes), image_size)

@@ -1,0 +1,31 @@
+"""What every dataset builder returns, plus the shared normalisation and subset helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    image_size: int
+
+
+def take_subset(dataset: Dataset, size: int | None, seed: int = 0) -> Dataset:
+    """A fixed random subset of ``size`` items (the same for every run), or the dataset itself."""
+    if size is None or size >= len(dataset):
+        return dataset
+    if size <= 0:
+        raise ValueError(f"subset size must be positive, got {size}")
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return Subset(dataset, order[:size].tolist())

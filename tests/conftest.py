@@ -1,0 +1,50 @@
+"""Shared helpers: compose the real config tree, run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+TRAIN = ROOT / "src" / "train.py"
+
+# A run small enough for a 2-core CPU: 8 digits per class in train, 3 steps, tiny eval.
+TINY = ["trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false"]
+
+
+def compose_train(overrides: list[str] | None = None) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides or [])
+
+
+def cli_env(output_root: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PROXBIN_OUTPUT=str(output_root), WANDB_MODE="offline", WANDB_SILENT="true",
+               PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0", **extra)
+    return env
+
+
+def run_cli(args: list[str], output_root: Path, timeout: int = 300, launcher: list[str] | None = None,
+            **env: str) -> subprocess.CompletedProcess:
+    command = (launcher or [sys.executable]) + [str(TRAIN), *args]
+    return subprocess.run(command, cwd=ROOT, env=cli_env(output_root, **env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.fixture
+def output_root(tmp_path: Path) -> Path:
+    root = tmp_path / "outputs"
+    root.mkdir()
+    return root

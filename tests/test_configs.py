@@ -1,0 +1,51 @@
+"""Every option of every config group composes, and so does every quantizer x task x pipeline."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import CONFIGS, compose_train
+
+GROUPS = ["dataset", "model", "quantizer", "pipeline", "task", "optimizer", "scheduler", "trainer", "logger"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in GROUPS:
+        assert options(group), f"configs/{group}/ is empty"
+    assert {"cifar10", "cifar100", "imagenet", "digits", "fake"} <= set(options("dataset"))
+    assert {"resnet20", "resnet32", "resnet44", "resnet56", "resnet18", "vgg_small", "resnet50"} <= set(options("model"))
+    assert {"e2e", "ft"} <= set(options("pipeline")) and {"bw", "bwa", "bwaa"} <= set(options("task"))
+    assert {"none", "wandb"} <= set(options("logger")) and "fp" in options("quantizer")
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_option_composes_and_resolves(group, option):
+    cfg = compose_train([f"{group}={option}"])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved[group] is not None
+    if group in ("dataset", "model", "quantizer", "pipeline", "task"):
+        assert resolved[group]["name"] == option
+    assert option in cfg.run_name or group not in ("dataset", "model", "quantizer", "pipeline", "task")
+
+
+def test_every_quantizer_task_pipeline_combination_composes():
+    combos = list(itertools.product(options("quantizer"), options("task"), options("pipeline")))
+    names = set()
+    for quantizer, task, pipeline in combos:
+        cfg = compose_train([f"quantizer={quantizer}", f"task={task}", f"pipeline={pipeline}"])
+        OmegaConf.to_container(cfg, resolve=True)
+        names.add(cfg.run_name)
+    assert len(names) == len(combos), "two combinations would share a run directory"
+
+
+def test_objects_are_built_from_targets():
+    cfg = compose_train()
+    for node in (cfg.dataset.splits, cfg.model.net, cfg.optimizer, cfg.scheduler):
+        assert "_target_" in node
