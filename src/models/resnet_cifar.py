@@ -14,6 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 SHORTCUTS = ("A", "B")
+# ReLU feeds only non-negative values to the next conv: under BWA their sign is all +1, so binary
+# networks use hardtanh (BNN, IR-Net) and keep the sign information.
+ACTIVATIONS = {"relu": nn.ReLU, "hardtanh": nn.Hardtanh}
 
 
 class PadShortcut(nn.Module):
@@ -31,8 +34,9 @@ class PadShortcut(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, shortcut: str):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, shortcut: str, activation: str = "relu"):
         super().__init__()
+        self.act = ACTIVATIONS[activation]()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
@@ -47,23 +51,27 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.act(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return self.act(out + self.shortcut(x))
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, blocks_per_stage: list[int], widths: list[int], num_classes: int = 10, shortcut: str = "A"):
+    def __init__(self, blocks_per_stage: list[int], widths: list[int], num_classes: int = 10, shortcut: str = "A",
+                 activation: str = "relu"):
         super().__init__()
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut {shortcut!r} is not one of {SHORTCUTS}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation {activation!r} is not one of {tuple(ACTIVATIONS)}")
+        self.act = ACTIVATIONS[activation]()
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         layers, in_channels = [], widths[0]
         for i, (n, width) in enumerate(zip(blocks_per_stage, widths)):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                layers.append(BasicBlock(in_channels, width, stride, shortcut))
+                layers.append(BasicBlock(in_channels, width, stride, shortcut, activation))
                 in_channels = width
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(in_channels, num_classes)
@@ -72,32 +80,32 @@ class CifarResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.act(self.bn1(self.conv1(x)))
         x = self.layers(x)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.fc(x)
 
 
-def _he_cifar(depth: int, num_classes: int, shortcut: str) -> CifarResNet:
+def _he_cifar(depth: int, num_classes: int, shortcut: str, activation: str) -> CifarResNet:
     n = (depth - 2) // 6
-    return CifarResNet([n, n, n], [16, 32, 64], num_classes, shortcut)
+    return CifarResNet([n, n, n], [16, 32, 64], num_classes, shortcut, activation)
 
 
-def resnet20(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
-    return _he_cifar(20, num_classes, shortcut)
+def resnet20(num_classes: int = 10, shortcut: str = "A", activation: str = "relu") -> CifarResNet:
+    return _he_cifar(20, num_classes, shortcut, activation)
 
 
-def resnet32(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
-    return _he_cifar(32, num_classes, shortcut)
+def resnet32(num_classes: int = 10, shortcut: str = "A", activation: str = "relu") -> CifarResNet:
+    return _he_cifar(32, num_classes, shortcut, activation)
 
 
-def resnet44(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
-    return _he_cifar(44, num_classes, shortcut)
+def resnet44(num_classes: int = 10, shortcut: str = "A", activation: str = "relu") -> CifarResNet:
+    return _he_cifar(44, num_classes, shortcut, activation)
 
 
-def resnet56(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
-    return _he_cifar(56, num_classes, shortcut)
+def resnet56(num_classes: int = 10, shortcut: str = "A", activation: str = "relu") -> CifarResNet:
+    return _he_cifar(56, num_classes, shortcut, activation)
 
 
-def resnet18(num_classes: int = 10) -> CifarResNet:
-    return CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], num_classes, shortcut="B")
+def resnet18(num_classes: int = 10, activation: str = "relu") -> CifarResNet:
+    return CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], num_classes, shortcut="B", activation=activation)

@@ -59,3 +59,11 @@ def test_two_step_run_of_every_model(model, tmp_path):
     fresh = instantiate(cfg.model.net).state_dict()
     changed = [k for k, v in state["model"].items() if v.dtype.is_floating_point and not torch.equal(v, fresh[k])]
     assert changed, "two optimizer steps changed no weight"
+
+
+def test_hardtanh_activation_keeps_negative_values():
+    relu = instantiate(compose_train(["model=resnet20"]).model.net)
+    hard = instantiate(compose_train(["model=resnet20", "model.net.activation=hardtanh"]).model.net)
+    x = torch.randn(4, 3, 32, 32)
+    assert (relu.act(x) >= 0).all()
+    assert (hard.act(x) < 0).any() and hard.act(x).abs().max() <= 1
