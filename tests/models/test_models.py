@@ -67,3 +67,15 @@ def test_hardtanh_activation_keeps_negative_values():
     x = torch.randn(4, 3, 32, 32)
     assert (relu.act(x) >= 0).all()
     assert (hard.act(x) < 0).any() and hard.act(x).abs().max() <= 1
+
+
+def test_bf16_channels_last_deterministic_run(tmp_path):
+    cfg = compose_train([
+        "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=4", "dataset.batch_size=4",
+        "trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false",
+        "trainer.precision=bf16", "trainer.channels_last=true", "trainer.deterministic=true",
+    ])
+    results = Run(cfg, tmp_path).execute()
+    assert results["status"] == "completed", results.get("message")
+    assert results["hardware"]["device"] == "cpu"
+    torch.use_deterministic_algorithms(False)
