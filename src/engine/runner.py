@@ -31,7 +31,10 @@ from src.engine.init import initialise
 from src.engine.io import atomic_write_csv, atomic_write_json
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.loop import StepSettings, eval_loader, evaluate, train_epoch, train_loader
-from src.quant.hooks import evaluation_form
+from src.quant.hooks import accumulator_metrics, evaluation_form
+from src.quant.layers import latent_weights, layer_factory
+from src.quant.monitor import BinarizationMonitor
+from src.quant.summary import format_summary, model_summary
 from src.quant.surgery import quantize_model
 
 log = logging.getLogger("proxbin")
@@ -61,24 +64,13 @@ def build_layer_factory(quantizer: DictConfig, task: DictConfig):
     """The quantizer's layer factory for model surgery; None for `fp` (weight: null)."""
     if quantizer.get("weight") is None:
         return None
-    from src.quant.layers import layer_factory  # noqa: PLC0415  (only binarizing methods need it)
-
     return layer_factory(quantizer, task)
 
 
 def build_update_rule(quantizer: DictConfig, model: torch.nn.Module):
     if quantizer.get("update") is None:
         return None
-    from src.quant.layers import latent_weights  # noqa: PLC0415
-
     return instantiate(quantizer.update)(latent_weights(model))
-
-
-def parameter_summary(model: torch.nn.Module, replaced: list[str]) -> dict[str, Any]:
-    total = sum(p.numel() for p in model.parameters())
-    binary = sum(model.get_submodule(n).weight.numel() for n in replaced)
-    return {"parameters": total, "binary_parameters": binary, "fp_parameters": total - binary,
-            "binarized_layers": replaced}
 
 
 class Run:
@@ -117,6 +109,7 @@ class Run:
             model.to(memory_format=torch.channels_last)
         self.model = model
         self.update_rule = build_update_rule(cfg.quantizer, model)
+        self.monitor = BinarizationMonitor(latent_weights(model))
         self.net = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if self.ctx.enabled else model
         self.optimizer = instantiate(cfg.optimizer)(model.parameters())
@@ -132,8 +125,8 @@ class Run:
         if self.ctx.is_main:
             self.logger = build_logger(OmegaConf.to_container(cfg.logger, resolve=True), self.run_dir, self.config,
                                        run_id, name=str(cfg.run_name))
-        self.summary = parameter_summary(model, self.replaced)
-        log.info("model %s: %d parameters, %d binarized layers", cfg.model.name, self.summary["parameters"], len(self.replaced))
+        self.summary = model_summary(model) | {"binarized_layers": self.replaced}
+        log.info("model %s, %d binarized layers:\n%s", cfg.model.name, len(self.replaced), format_summary(self.summary))
 
     def maybe_resume(self) -> str | None:
         last = self.ckpt_dir / "last.pt"
@@ -206,12 +199,13 @@ class Run:
             self.global_step += stats["steps"]
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
+            train_overflow = accumulator_metrics(self.model, prefix="train_")
             row = {"epoch": epoch + 1, "step": self.global_step, "lr": lr, "train_loss": stats["train_loss"],
                    "train_acc": stats["train_acc"], **self.evaluate(),
                    "epoch_time_s": time.perf_counter() - t_epoch,
-                   "train_img_per_s": stats["images"] / max(stats["seconds"], 1e-9)}
-            if self.update_rule is not None and hasattr(self.update_rule, "epoch_metrics"):
-                row.update(self.update_rule.epoch_metrics())
+                   "train_img_per_s": stats["images"] / max(stats["seconds"], 1e-9),
+                   **self.monitor.epoch_metrics(), **train_overflow,
+                   **accumulator_metrics(self.model, prefix="test_")}
             self.history.append(row)
             improved = row["test_acc"] > self.best["test_acc"]
             if improved:
@@ -247,6 +241,7 @@ class Run:
             "train_loss": last.get("train_loss"), "train_acc": last.get("train_acc"),
             "epochs_completed": last.get("epoch", 0), "max_epochs": int(self.cfg.trainer.max_epochs),
             "steps": self.global_step,
+            "overflow_rates": {k.split("/", 1)[1]: v for k, v in last.items() if k.startswith("test_overflow_rate/")} or None,
             "wall_time_s": self.wall_time() if hasattr(self, "t0") else None,
             "train_img_per_s": (sum(h["train_img_per_s"] for h in self.history) / len(self.history)) if self.history else None,
             "model_summary": getattr(self, "summary", None), "init": getattr(self, "init_report", None),
@@ -264,7 +259,7 @@ class Run:
         """Train and record. A UserError propagates (nothing is written: an existing run directory
         stays as it was); divergence and other failures are recorded in results.json."""
         self.t0 = time.perf_counter()
-        status = "failed"
+        status = "failed"  # until proven otherwise
         try:
             self.setup()
             status = self.train()

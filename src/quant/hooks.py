@@ -51,3 +51,17 @@ def auxiliary_loss(model: nn.Module):
     terms = [m.auxiliary_loss() for m in model.modules() if m is not model and hasattr(m, "auxiliary_loss")]
     terms = [t for t in terms if t is not None]
     return sum(terms) if terms else None
+
+
+def accumulator_metrics(model: nn.Module, prefix: str = "") -> dict[str, float]:
+    """Per-layer overflow rate and penalty of the BWAA accumulators since the last call (keys
+    ``<prefix>overflow_rate/<layer>``, ``<prefix>overflow_penalty/<layer>``); resets their statistics."""
+    out: dict[str, float] = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "stats") and hasattr(module, "reset_stats"):
+            layer = name.rsplit(".accumulator", 1)[0]
+            stats = module.stats()
+            out[f"{prefix}overflow_rate/{layer}"] = float(stats["overflow_rate"])
+            out[f"{prefix}overflow_penalty/{layer}"] = float(stats["penalty"])
+            module.reset_stats()
+    return out

@@ -1,0 +1,154 @@
+"""Quantized Conv2d/Linear layers and the layer factory used by model surgery.
+
+In training a layer computes with F(w) (and F(x) on its input under BWA), gradients flowing back
+multiplied by B (PC++ eq. 7). In evaluation it computes with its truly binary form — sign(w),
+times the optional scale, and sign(x) under BWA — unless ``evaluation_form == 'soft'``, the
+training-time forward kept as a diagnostic. Under BWAA the accumulation of ±1 × ±1 products goes
+through the task's accumulator (cyclic in training, exact wrap in evaluation) before scale and bias.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hydra.utils import instantiate
+
+from src.accum import accumulate_conv2d, accumulate_linear
+from src.quant.prox import sign
+
+SCALES = ("none", "layer", "channel")
+
+
+class QuantizedLayerMixin:
+    """What a quantized Conv2d and Linear share: the quantizers, the scale, the forms."""
+
+    evaluation_form = "binary"
+
+    def _setup(self, weight_quantizer: nn.Module, act_quantizer: nn.Module | None, accumulator: nn.Module | None,
+               scale: str) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale {scale!r} is not one of {SCALES}")
+        if accumulator is not None and act_quantizer is None:
+            raise ValueError("an accumulator needs binary activations (task=bwaa binarizes both)")
+        if accumulator is not None:
+            accumulator.set_fan_in(self.weight[0].numel())
+        self.weight_quantizer = weight_quantizer
+        self.act_quantizer = act_quantizer
+        self.accumulator = accumulator
+        self.scale = scale
+
+    @property
+    def binary_form(self) -> bool:
+        return not self.training and self.evaluation_form == "binary"
+
+    def weight_scale(self) -> torch.Tensor | None:
+        """mean|w| of the latent weights, per layer or per output channel (XNOR-Net style)."""
+        if self.scale == "none":
+            return None
+        w = self.weight.abs()
+        if self.scale == "layer":
+            return w.mean()
+        return w.mean(dim=tuple(range(1, w.dim())))
+
+    def quantized_weight(self) -> torch.Tensor:
+        if self.binary_form:
+            return sign(self.weight)
+        if self.training:
+            return self.weight_quantizer(self.weight)
+        return self.weight_quantizer.forward_map(self.weight)
+
+    def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.act_quantizer is None:
+            return x
+        if self.binary_form:
+            return sign(x)
+        if self.training:
+            return self.act_quantizer(x)
+        return self.act_quantizer.forward_map(x)
+
+    def finish(self, acc: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        """accumulation → accumulator (BWAA) → × scale → + bias."""
+        if self.accumulator is not None:  # cyclic in training, exact wrap in (binary) evaluation
+            acc = self.accumulator(acc)
+        s = self.weight_scale()
+        if s is not None:
+            shape = [1] * acc.dim()
+            if s.dim():
+                shape[channel_dim] = -1
+            acc = acc * s.view(shape).to(acc.dtype)
+        if self.bias is not None:
+            shape = [1] * acc.dim()
+            shape[channel_dim] = -1
+            acc = acc + self.bias.view(shape).to(acc.dtype)
+        return acc
+
+
+class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
+    def __init__(self, *args: Any, weight_quantizer: nn.Module, act_quantizer: nn.Module | None = None,
+                 accumulator: nn.Module | None = None, scale: str = "none", **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._setup(weight_quantizer, act_quantizer, accumulator, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Under BWAA the accumulation is computed in fp32 with autocast off, so its integers are exact.
+        conv = F.conv2d if self.accumulator is None else accumulate_conv2d
+        acc = conv(self.quantized_input(x), self.quantized_weight(), None, self.stride, self.padding,
+                   self.dilation, self.groups)
+        return self.finish(acc, channel_dim=1)
+
+
+class QuantizedLinear(QuantizedLayerMixin, nn.Linear):
+    def __init__(self, *args: Any, weight_quantizer: nn.Module, act_quantizer: nn.Module | None = None,
+                 accumulator: nn.Module | None = None, scale: str = "none", **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._setup(weight_quantizer, act_quantizer, accumulator, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        linear = F.linear if self.accumulator is None else accumulate_linear
+        acc = linear(self.quantized_input(x), self.quantized_weight())
+        return self.finish(acc, channel_dim=-1)
+
+
+def quantized_copy(layer: nn.Module, **quant: Any) -> nn.Module:
+    """A quantized layer with the same shape, device and weights as ``layer``."""
+    device, dtype = layer.weight.device, layer.weight.dtype
+    if isinstance(layer, nn.Conv2d):
+        new: nn.Module = QuantizedConv2d(
+            layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+            layer.groups, layer.bias is not None, layer.padding_mode, device=device, dtype=dtype, **quant)
+    elif isinstance(layer, nn.Linear):
+        new = QuantizedLinear(layer.in_features, layer.out_features, layer.bias is not None, device=device,
+                              dtype=dtype, **quant)
+    else:
+        raise TypeError(f"cannot quantize a {type(layer).__name__}")
+    new.load_state_dict(layer.state_dict(), strict=False)
+    return new
+
+
+def layer_factory(quantizer: Any, task: Any):
+    """make_layer(name, layer) for :func:`src.quant.surgery.quantize_model` from the configs:
+    each layer gets its own quantizer objects (ReAct's learnable shifts are per layer)."""
+    binarize_activations = bool(task.get("binarize_activations", False))
+    if binarize_activations and quantizer.get("activation") is None:
+        raise ValueError(f"task={task.name} binarizes activations but quantizer={quantizer.name} has no activation pair")
+    accum_cfg = task.get("accum")
+    scale = quantizer.get("scale", "none")
+
+    def make_layer(name: str, layer: nn.Module) -> nn.Module:
+        return quantized_copy(
+            layer,
+            weight_quantizer=instantiate(quantizer.weight),
+            act_quantizer=instantiate(quantizer.activation) if binarize_activations else None,
+            accumulator=instantiate(accum_cfg) if accum_cfg is not None else None,
+            scale=scale,
+        )
+
+    return make_layer
+
+
+def latent_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The latent (continuous) weights of every quantized layer: what update rules act on."""
+    return [m.weight for m in model.modules() if isinstance(m, QuantizedLayerMixin)]
