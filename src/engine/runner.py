@@ -67,10 +67,11 @@ def build_layer_factory(quantizer: DictConfig, task: DictConfig):
     return layer_factory(quantizer, task)
 
 
-def build_update_rule(quantizer: DictConfig, model: torch.nn.Module):
-    if quantizer.get("update") is None:
+def build_update_rule(quantizer: DictConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+    """The method's update rule (src.quant.updates) over the latent weights; None for `fp`."""
+    if quantizer.get("update_rule") is None:
         return None
-    return instantiate(quantizer.update)(latent_weights(model))
+    return instantiate(quantizer.update_rule)(latent_weights(model), optimizer)
 
 
 class Run:
@@ -108,12 +109,12 @@ class Run:
         if cfg.trainer.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        self.update_rule = build_update_rule(cfg.quantizer, model)
         self.monitor = BinarizationMonitor(latent_weights(model))
         self.net = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if self.ctx.enabled else model
         self.optimizer = instantiate(cfg.optimizer)(model.parameters())
         self.scheduler = instantiate(cfg.scheduler)(self.optimizer)
+        self.update_rule = build_update_rule(cfg.quantizer, model, self.optimizer)
         self.settings = StepSettings(
             device=self.device, bf16=cfg.trainer.precision == "bf16", channels_last=bool(cfg.trainer.channels_last),
             grad_clip=cfg.trainer.grad_clip, progress_bar=bool(cfg.trainer.progress),

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from src.accum import accumulate_conv2d, accumulate_linear
-from src.quant.prox import sign
 
 SCALES = ("none", "layer", "channel")
 
@@ -45,29 +44,33 @@ class QuantizedLayerMixin:
         return not self.training and self.evaluation_form == "binary"
 
     def weight_scale(self) -> torch.Tensor | None:
-        """mean|w| of the latent weights, per layer or per output channel (XNOR-Net style)."""
+        """s = mean|w| of the latent weights, per layer or per output channel (XNOR-Net style),
+        treated as a constant (no gradient)."""
         if self.scale == "none":
             return None
-        w = self.weight.abs()
+        w = self.weight.detach().abs()
         if self.scale == "layer":
             return w.mean()
         return w.mean(dim=tuple(range(1, w.dim())))
 
     def quantized_weight(self) -> torch.Tensor:
+        """F(w/s) in training (B(w/s)/s backward), sign(w) in the binary form; the layer multiplies
+        its accumulation by s afterwards. Normalising by s puts the latent weights on the scale
+        where F's schedule (μ, ρ, t) is meaningful, whatever their initial magnitude."""
+        w = self.weight
+        s = self.weight_scale()
+        if s is not None:
+            w = w / s.view([-1] + [1] * (w.dim() - 1)) if s.dim() else w / s
         if self.binary_form:
-            return sign(self.weight)
-        if self.training:
-            return self.weight_quantizer(self.weight)
-        return self.weight_quantizer.forward_map(self.weight)
+            return self.weight_quantizer.binarize(w)
+        return self.weight_quantizer(w)  # F forward, B backward; in soft evaluation just F
 
     def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.act_quantizer is None:
             return x
         if self.binary_form:
-            return sign(x)
-        if self.training:
-            return self.act_quantizer(x)
-        return self.act_quantizer.forward_map(x)
+            return self.act_quantizer.binarize(x)
+        return self.act_quantizer(x)
 
     def finish(self, acc: torch.Tensor, channel_dim: int) -> torch.Tensor:
         """accumulation → accumulator (BWAA) → × scale → + bias."""
@@ -78,7 +81,7 @@ class QuantizedLayerMixin:
             shape = [1] * acc.dim()
             if s.dim():
                 shape[channel_dim] = -1
-            acc = acc * s.view(shape).to(acc.dtype)
+            acc = acc * s.view(shape).to(acc.dtype)  # the binary weights are ±s
         if self.bias is not None:
             shape = [1] * acc.dim()
             shape[channel_dim] = -1
@@ -138,10 +141,14 @@ def layer_factory(quantizer: Any, task: Any):
     scale = quantizer.get("scale", "none")
 
     def make_layer(name: str, layer: nn.Module) -> nn.Module:
+        act = instantiate(quantizer.activation) if binarize_activations else None
+        if act is not None and hasattr(act, "bind_channels"):  # per-channel parameters (ReAct's shift)
+            conv = isinstance(layer, nn.Conv2d)
+            act.bind_channels(layer.in_channels if conv else layer.in_features, 1 if conv else -1)
         return quantized_copy(
             layer,
             weight_quantizer=instantiate(quantizer.weight),
-            act_quantizer=instantiate(quantizer.activation) if binarize_activations else None,
+            act_quantizer=act,
             accumulator=instantiate(accum_cfg) if accum_cfg is not None else None,
             scale=scale,
         )

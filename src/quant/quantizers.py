@@ -1,0 +1,293 @@
+"""Forward–backward quantizers (PC++ §3, Table 1, App. F).
+
+Each method is a pair: F applied in the forward pass and B multiplying the incoming gradient in
+the backward pass, w*_{t+1} = w*_t − η_t·B(w*_t)·∇ℓ(F(w*_t))  (PC++ eq. 7). A method is a small
+subclass that states F and B as plain tensor functions of the current schedule point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from src.quant.prox import linear_quantizer, sign
+from src.quant.schedules import irnet_tk, linear, log_linear
+
+
+class _ForwardBackward(torch.autograd.Function):
+    """y = F(w) forward; ∂ℓ/∂w = B(w)·∂ℓ/∂y backward (PC++ eq. 7)."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, quantizer: "ForwardBackwardQuantizer") -> torch.Tensor:
+        ctx.save_for_backward(w)
+        ctx.quantizer = quantizer
+        return quantizer.forward_map(w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (w,) = ctx.saved_tensors
+        return grad * ctx.quantizer.backward_map(w).to(grad.dtype), None
+
+
+class ForwardBackwardQuantizer(nn.Module):
+    """Base class: subclasses define ``forward_map`` (F) and ``backward_map`` (B) at the current
+    schedule point, set by ``set_progress(p)`` with p = t/T ∈ [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress = 0.0
+
+    def set_progress(self, p: float) -> None:
+        self.progress = float(p)
+
+    def forward_map(self, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward_map(self, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return _ForwardBackward.apply(w, self)
+
+    def binarize(self, w: torch.Tensor) -> torch.Tensor:
+        """The truly binary form used in evaluation."""
+        return sign(w)
+
+    def extra_repr(self) -> str:
+        return f"progress={self.progress:.3f}"
+
+
+def _ones(w: torch.Tensor) -> torch.Tensor:
+    return torch.ones_like(w)
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+def sign_swish(w: torch.Tensor, mu: float) -> torch.Tensor:
+    """SS(w) = (μw/2)·tanh'(μw/2) + tanh(μw/2), tanh' = sech² (Darabi et al.; PC++ Example 3)."""
+    a = mu * w / 2
+    return a * (1 - torch.tanh(a) ** 2) + torch.tanh(a)
+
+
+def sign_swish_grad(w: torch.Tensor, mu: float) -> torch.Tensor:
+    """∇SS(w) = μ[1 − (μw/2)·tanh(μw/2)]·tanh'(μw/2) (PC++ Example 2)."""
+    a = mu * w / 2
+    return mu * (1 - a * torch.tanh(a)) * (1 - torch.tanh(a) ** 2)
+
+
+def approx_sign(w: torch.Tensor) -> torch.Tensor:
+    """Bi-Real's ApproxSign: −1 (w < −1), w² + 2w (−1 ≤ w < 0), −w² + 2w (0 ≤ w < 1), 1 (w ≥ 1)."""
+    c = w.clamp(-1, 1)
+    return 2 * c - c * c.abs()
+
+
+def approx_sign_grad(w: torch.Tensor) -> torch.Tensor:
+    """d ApproxSign / dw = max(2 − 2|w|, 0)."""
+    return (2 - 2 * w.abs()).clamp_min(0)
+
+
+# --- Table 1 --------------------------------------------------------------------------------
+
+class Identity(ForwardBackwardQuantizer):
+    """FP: F = identity, B = identity. Also the training-time pair of the methods whose gradient is
+    taken at the continuous weights (PQ, rPC, ConQ, ProxGen, PTB): their update rules do the work."""
+
+    def forward_map(self, w):
+        return w
+
+    def backward_map(self, w):
+        return _ones(w)
+
+
+class BinaryConnect(ForwardBackwardQuantizer):
+    """BC: F = P_Q = sign, B = identity (the straight-through estimator of PC++ eq. 2)."""
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        return _ones(w)
+
+
+class ProxConnect(ForwardBackwardQuantizer):
+    """PC: F = L_ρ^ϱ (PC++ eq. 10) with ρ linear from rho_start to rho_end, B = identity."""
+
+    def __init__(self, rho_start: float = 0.01, rho_end: float = 10.0, varrho: float = 0.0):
+        super().__init__()
+        self.rho_start, self.rho_end, self.varrho = rho_start, rho_end, varrho
+
+    @property
+    def rho(self) -> float:
+        return linear(self.rho_start, self.rho_end, self.progress)
+
+    def forward_map(self, w):
+        return linear_quantizer(w, self.rho, self.varrho)
+
+    def backward_map(self, w):
+        return _ones(w)
+
+
+class BNN(ForwardBackwardQuantizer):
+    """BNN (Hubara et al.): F = sign, B = 1_[−1,1], i.e. (T∘P, T'∘P) with T = hard tanh and P of
+    PC++ eq. (9) (Example 1)."""
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        return (w.abs() <= 1).to(w.dtype)
+
+
+class BNNPlus(ForwardBackwardQuantizer):
+    """BNN+ (Darabi et al.): F = sign, B = ∇SS with fixed μ (PC++ Example 2; not in PC++)."""
+
+    def __init__(self, mu: float = 5.0):
+        super().__init__()
+        self.mu = mu
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        return sign_swish_grad(w, self.mu)
+
+
+class BNNPlusPlus(ForwardBackwardQuantizer):
+    """BNN++ (PC++ Example 3): F = SS, B = ∇SS = F', μ linear from mu_start to mu_end."""
+
+    def __init__(self, mu_start: float = 5.0, mu_end: float = 30.0):
+        super().__init__()
+        self.mu_start, self.mu_end = mu_start, mu_end
+
+    @property
+    def mu(self) -> float:
+        return linear(self.mu_start, self.mu_end, self.progress)
+
+    def forward_map(self, w):
+        return sign_swish(w, self.mu)
+
+    def backward_map(self, w):
+        return sign_swish_grad(w, self.mu)
+
+
+# --- App. F ----------------------------------------------------------------------------------
+
+class BiReal(ForwardBackwardQuantizer):
+    """Bi-Real Net: F = sign, B = ApproxSign' = max(2 − 2|w|, 0) (not in PC++)."""
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        return approx_sign_grad(w)
+
+
+class PolyPlus(ForwardBackwardQuantizer):
+    """Poly+ (PC++ App. F): F(w) = ApproxSign(c·w), B = F' = c·ApproxSign'(c·w), with the coefficient
+    c growing log-linearly from c_start to c_end so that F equals sign outside |w| < 1/c_end."""
+
+    def __init__(self, c_start: float = 1.0, c_end: float = 100.0):
+        super().__init__()
+        self.c_start, self.c_end = c_start, c_end
+
+    @property
+    def c(self) -> float:
+        return log_linear(self.c_start, self.c_end, self.progress)
+
+    def forward_map(self, w):
+        return approx_sign(self.c * w)
+
+    def backward_map(self, w):
+        return self.c * approx_sign_grad(self.c * w)
+
+
+class EDE(ForwardBackwardQuantizer):
+    """IR-Net's EDE: F = sign, B = k·t·(1 − tanh²(t·w)), t: Tmin → Tmax log-linearly, k = max(1/t, 1)."""
+
+    def __init__(self, t_min: float = 0.1, t_max: float = 10.0):
+        super().__init__()
+        self.t_min, self.t_max = t_min, t_max
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        t, k = irnet_tk(self.t_min, self.t_max, self.progress)
+        return k * t * (1 - torch.tanh(t * w) ** 2)
+
+
+class EDEPlus(EDE):
+    """EDE+ (PC++ App. F): F = k·tanh(t·w) with its true derivative B = k·t·(1 − tanh²(t·w))."""
+
+    def forward_map(self, w):
+        t, k = irnet_tk(self.t_min, self.t_max, self.progress)
+        return k * torch.tanh(t * w)
+
+
+class RBNN(ForwardBackwardQuantizer):
+    """RBNN: F = sign, B = k·max(√2·t − t²|w|, 0), the derivative of k(√2·t·w − t²·w|w|/2) on
+    |w| ≤ √2/t; t, k on the IR-Net schedule with Tmin = 0.01, Tmax = 10 (not in PC++)."""
+
+    def __init__(self, t_min: float = 0.01, t_max: float = 10.0):
+        super().__init__()
+        self.t_min, self.t_max = t_min, t_max
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        t, k = irnet_tk(self.t_min, self.t_max, self.progress)
+        return k * (math.sqrt(2) * t - t * t * w.abs()).clamp_min(0)
+
+
+class ReAct(ForwardBackwardQuantizer):
+    """ReActNet's RSign: F(x) = sign(x + β), B(x) = ApproxSign'(x + β), with a learnable shift β per
+    channel (activations; ``bind_channels`` is called by the layer factory). For weights, or before
+    binding, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented."""
+
+    def __init__(self, learnable_shift: bool = True):
+        super().__init__()
+        self.learnable_shift = learnable_shift
+        self.shift: nn.Parameter | None = None
+        self.channel_dim = 1
+
+    def bind_channels(self, channels: int, channel_dim: int) -> None:
+        if self.learnable_shift:
+            self.shift = nn.Parameter(torch.zeros(channels))
+            self.channel_dim = channel_dim
+
+    def _shifted(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shift is None:
+            return x
+        shape = [1] * x.dim()
+        shape[self.channel_dim] = -1
+        return x + self.shift.view(shape).to(x.dtype)
+
+    def forward_map(self, w):
+        return sign(w)
+
+    def backward_map(self, w):
+        return approx_sign_grad(w)
+
+    def forward(self, x):
+        return _ForwardBackward.apply(self._shifted(x), self)  # β receives B(x + β)·g via autograd
+
+    def binarize(self, x):
+        return sign(self._shifted(x))
+
+
+QUANTIZERS: dict[str, type[ForwardBackwardQuantizer]] = {
+    "fp": Identity, "bc": BinaryConnect, "pc": ProxConnect, "bnn": BNN, "bnnp": BNNPlus, "bnnpp": BNNPlusPlus,
+    "bireal": BiReal, "polyp": PolyPlus, "ede": EDE, "edep": EDEPlus, "rbnn": RBNN, "react": ReAct,
+    # gradient at the continuous weights; the update rule (src.quant.updates) binarizes
+    "pq": Identity, "rpc": Identity, "conq": Identity, "proxgen": Identity, "ptb": Identity,
+}
+
+
+def build_quantizer(name: str, **params) -> ForwardBackwardQuantizer:
+    """The registry: a method's forward–backward pair by name, with its parameters."""
+    if name not in QUANTIZERS:
+        raise ValueError(f"unknown quantizer {name!r}; valid names: {', '.join(sorted(QUANTIZERS))}")
+    return QUANTIZERS[name](**params)
