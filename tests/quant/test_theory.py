@@ -1,0 +1,45 @@
+"""Corollary 1 verdicts of the theory helper for every method the issue names, plus hand-made pairs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from src.quant.quantizers import build_quantizer
+from src.quant.theory import check_pair, check_quantizer
+
+IN = ["fp", "bc", "pc", "bnn", "bnnpp", "polyp", "edep"]
+OUT = ["bnnp", "bireal", "rbnn", "ede", "react"]
+
+
+@pytest.mark.parametrize("name", IN)
+def test_in_pc_plus_plus(name):
+    verdict = check_quantizer(build_quantizer(name))
+    assert verdict.in_pc_plus_plus, verdict.reasons
+    assert verdict.monotone
+
+
+@pytest.mark.parametrize("name", OUT)
+def test_not_in_pc_plus_plus(name):
+    verdict = check_quantizer(build_quantizer(name))
+    assert not verdict.in_pc_plus_plus
+    assert not verdict.b_function_of_p and any("B is not a function of P" in r for r in verdict.reasons)
+
+
+def test_bnn_proximal_map_is_recovered_on_the_support_of_b():
+    v = check_quantizer(build_quantizer("bnn"), progress=(0.0,))
+    inside = v.w.abs() < 0.999
+    # P is constant on each side of 0 inside [−1, 1] and jumps by ΔF/B(0) = 2 at 0 (Example 1)
+    left, right = v.P[inside & (v.w < 0)], v.P[inside & (v.w > 0)]
+    assert left.max() == left.min() and right.max() == right.min()
+    assert abs((right[0] - left[0]).item() - 2.0) < 1e-9
+
+
+def test_b_zero_where_f_moves_is_rejected():
+    v = check_pair(torch.tanh, lambda w: torch.zeros_like(w))
+    assert not v.in_pc_plus_plus and "B = 0 where F changes" in v.reasons[0]
+
+
+def test_negative_slope_of_p_is_rejected():
+    v = check_pair(lambda w: w, lambda w: -torch.ones_like(w))
+    assert not v.in_pc_plus_plus and not v.monotone

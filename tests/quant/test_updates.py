@@ -1,0 +1,145 @@
+"""Every update rule on a tiny least-squares model: three iterates against the sequence computed
+by hand (numpy, float64) from the paper's update equation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from src.quant.quantizers import build_quantizer
+from src.quant.updates import LatentUpdate, ProxGenUpdate, ProximalUpdate, ReverseProxConnect
+
+A = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.8], [0.7, 0.1, 0.4], [-0.6, 0.9, 0.2]])
+Y = np.array([0.9, -1.1, 0.5, 0.3])
+W0 = np.array([0.3, -0.8, 1.4])
+LR = 0.1
+
+
+def grad(v):  # ∇ of ℓ(v) = ½‖A v − y‖² / n
+    return A.T @ (A @ v - Y) / len(Y)
+
+
+def run(quantizer_name: str, rule_cls, steps=3, optimizer="sgd", bias=False, **rule_kw):
+    """Three real steps through the engine's hooks; returns the latent weights after each step.
+    ``bias`` adds a trained offset (a parameter that keeps training after a freeze)."""
+    w = torch.nn.Parameter(torch.tensor(W0))
+    b = torch.nn.Parameter(torch.zeros((), dtype=torch.float64), requires_grad=bias)
+    q = build_quantizer(quantizer_name, **({"mu_start": 5.0, "mu_end": 30.0} if quantizer_name == "bnnpp" else {}))
+    a, y = torch.tensor(A), torch.tensor(Y)
+    opt = torch.optim.SGD([w, b], lr=LR) if optimizer == "sgd" else torch.optim.Adam([w, b], lr=LR)
+    rule = rule_cls([w], opt, **rule_kw)
+    out = []
+    for t in range(steps):
+        p = t / steps
+        q.set_progress(p)
+        rule.set_progress(p)
+        loss = 0.5 * ((a @ q(w) + b - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        rule.before_step()
+        opt.step()
+        rule.after_step(LR)
+        out.append(w.detach().numpy().copy())
+    return out
+
+
+def test_pcpp_latent_update_eq7():
+    """BNN++: w*_{t+1} = w*_t − η B(w*_t) ∇ℓ(F(w*_t)), F = SS, B = ∇SS, μ_t = 5 + 25 t/3."""
+    def ss(v, mu):
+        a = mu * v / 2
+        return a / np.cosh(a) ** 2 + np.tanh(a)
+
+    def dss(v, mu):
+        a = mu * v / 2
+        return mu * (1 - a * np.tanh(a)) / np.cosh(a) ** 2
+
+    w, want = W0.copy(), []
+    for t in range(3):
+        mu = 5 + 25 * t / 3
+        w = w - LR * dss(w, mu) * grad(ss(w, mu))
+        want.append(w.copy())
+    np.testing.assert_allclose(run("bnnpp", LatentUpdate), want, rtol=1e-12, atol=1e-12)
+
+
+def test_binaryconnect_with_clip():
+    w, want = W0.copy(), []
+    for _ in range(3):
+        w = np.clip(w - LR * grad(np.where(w >= 0, 1.0, -1.0)), -1, 1)
+        want.append(w.copy())
+    np.testing.assert_allclose(run("bc", LatentUpdate, clip=True), want, rtol=1e-12, atol=1e-12)
+
+
+def lq(v, rho):  # L_rho with varrho = 0, identity outside [−1, 1]
+    out = np.where(v < 0, np.where(v <= min(0, -1 + rho), -1.0, -1 + (v - min(0, -1 + rho)) / -min(0, -1 + rho) if rho < 1 else -1.0),
+                   np.where(v >= max(0, 1 - rho), 1.0, v / max(0, 1 - rho) if rho < 1 else 1.0))
+    return np.where(np.abs(v) > 1, v, out)
+
+
+def test_reverse_proxconnect():
+    """rPC: w*_{t+1} = P(w*_t) − η ∇ℓ(w*_t), P = L_ρ, ρ_t = 0.01 + 9.99·t/3 (gradient at w*)."""
+    w, want = W0.copy(), []
+    for t in range(3):
+        rho = 0.01 + 9.99 * t / 3
+        w = lq(w, rho) - LR * grad(w)
+        want.append(w.copy())
+    got = run("rpc", ReverseProxConnect, rho_start=0.01, rho_end=10.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def prox_w(v, s):
+    e = np.abs(v) - 1
+    return np.where(v >= 0, 1.0, -1.0) * (1 + np.sign(e) * np.maximum(np.abs(e) - s, 0))
+
+
+def prox_c(v, s):
+    a = np.abs(v)
+    return np.where(a < 1 - 2 * s, v / (1 - 2 * s), np.where(a <= 1 + s, np.where(v >= 0, 1.0, -1.0), v - s * np.sign(v)))
+
+
+@pytest.mark.parametrize("prox,ref,clip", [("proxquant", prox_w, True), ("conq", prox_c, False)])
+def test_proximal_gradient(prox, ref, clip):
+    """PQ / ConQ: w_{t+1} = clip(prox_{ηλ_t r}(w_t − η ∇ℓ(w_t))), λ_t = 0.5 + 1.0·t/3."""
+    w, want = W0.copy(), []
+    for t in range(3):
+        lam = 0.5 + 1.0 * t / 3
+        w = ref(w - LR * grad(w), LR * lam)
+        w = np.clip(w, -1, 1) if clip else w
+        want.append(w.copy())
+    got = run("pq", ProximalUpdate, prox=prox, lam_start=0.5, lam_end=1.5, clip=clip)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_proxgen_prox_in_adam_metric():
+    """ProxGen: Adam step z, then prox_W with elementwise strength η λ / (√v̂ + ε)."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    w, m, v, want = W0.copy(), 0.0, 0.0, []
+    for t in range(1, 4):
+        g = grad(w)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        d = np.sqrt(v / (1 - b2 ** t)) + eps
+        z = w - LR * (m / (1 - b1 ** t)) / d
+        w = np.clip(prox_w(z, LR * 0.2 / d), -1, 1)
+        want.append(w.copy())
+    got = run("proxgen", ProxGenUpdate, optimizer="adam", lam_start=0.2, lam_end=0.2)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_freeze_stage_binarizes_and_stops_the_weights():
+    got = run("pq", ProximalUpdate, steps=3, bias=True, lam_start=0.1, lam_end=0.1, freeze_at=0.5)
+    # steps at p = 0, 1/3 update w; at p = 2/3 ≥ 0.5 the weights became sign(w) and stay there
+    assert set(np.unique(got[2])) <= {-1.0, 1.0}
+    np.testing.assert_array_equal(got[2], np.where(got[1] >= 0, 1.0, -1.0))
+
+
+def test_ptb_has_no_update_rule_and_plain_training():
+    w, want = W0.copy(), []
+    for _ in range(3):
+        w = w - LR * grad(w)
+        want.append(w.copy())
+    np.testing.assert_allclose(run("ptb", LatentUpdate), want, rtol=1e-12, atol=1e-12)
+
+
+def test_proxgen_refuses_sgd_state():
+    with pytest.raises(ValueError, match="ProxGen needs an Adam-family optimizer"):
+        run("proxgen", ProxGenUpdate, optimizer="sgd")
