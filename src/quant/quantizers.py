@@ -245,7 +245,11 @@ class RBNN(ForwardBackwardQuantizer):
 class ReAct(ForwardBackwardQuantizer):
     """ReActNet's RSign: F(x) = sign(x + β), B(x) = ApproxSign'(x + β), with a learnable shift β per
     channel (activations; ``bind_channels`` is called by the layer factory). For weights, or before
-    binding, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented."""
+    binding, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented.
+    Corollary 1 (src.quant.theory): NOT in PC++, like Bi-Real — the shift only translates P, and with
+    F = sign P is constant on each side of −β while B = ApproxSign' varies there. PC++ App. B/F call
+    ReActNet a special case; that holds for the shift, and for a B constant on the support (e.g. the
+    BNN pair (sign, 1_[−1,1]) shifted by β), not for the ApproxSign' backward."""
 
     def __init__(self, learnable_shift: bool = True):
         super().__init__()

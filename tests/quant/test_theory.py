@@ -43,3 +43,22 @@ def test_b_zero_where_f_moves_is_rejected():
 def test_negative_slope_of_p_is_rejected():
     v = check_pair(lambda w: w, lambda w: -torch.ones_like(w))
     assert not v.in_pc_plus_plus and not v.monotone
+
+
+@pytest.mark.parametrize("n", [30_001, 29_999])  # ±1 and the kinks of Poly+ on the grid, or between points
+def test_verdicts_at_generic_schedule_points_and_unaligned_grids(n):
+    """Kinks of B between grid points (Poly+ at |c w| = 1, BNN at |w| = 1) must not flip a verdict."""
+    for name in IN + OUT:
+        verdict = check_quantizer(build_quantizer(name), progress=(0.13, 0.37, 0.61), lo=-2.9, hi=3.1, n=n)
+        assert verdict.in_pc_plus_plus == (name in IN), (name, verdict.reasons)
+
+
+@pytest.mark.parametrize("beta", [0.3, -0.7])
+def test_a_shift_keeps_the_verdict_of_the_unshifted_pair(beta):
+    """ReAct's shift x → x + β translates P, so (sign, ApproxSign') at x + β fails like Bi-Real, while a
+    shifted BNN pair (sign, 1_[−1,1]) at x + β stays in PC++."""
+    react = build_quantizer("react")
+    shifted = check_pair(lambda x: react.forward_map(x + beta), lambda x: react.backward_map(x + beta), n=30_001)
+    assert not shifted.in_pc_plus_plus and not shifted.b_function_of_p
+    bnn = build_quantizer("bnn")
+    assert check_pair(lambda x: bnn.forward_map(x + beta), lambda x: bnn.backward_map(x + beta), n=30_001).in_pc_plus_plus
