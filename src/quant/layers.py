@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from src.accum import accumulate_conv2d, accumulate_linear
+from src.engine.errors import UserError
 
 SCALES = ("none", "layer", "channel")
 
@@ -136,7 +137,10 @@ def layer_factory(quantizer: Any, task: Any):
     each layer gets its own quantizer objects (ReAct's learnable shifts are per layer)."""
     binarize_activations = bool(task.get("binarize_activations", False))
     if binarize_activations and quantizer.get("activation") is None:
-        raise ValueError(f"task={task.name} binarizes activations but quantizer={quantizer.name} has no activation pair")
+        raise UserError(
+            f"task={task.name} binarizes activations but quantizer={quantizer.name} has no activation pair "
+            f"(quantizer.activation is null); use task=bw, or a quantizer whose config sets `activation:`"
+        )
     accum_cfg = task.get("accum")
     scale = quantizer.get("scale", "none")
 
