@@ -98,9 +98,11 @@ class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Under BWAA the accumulation is computed in fp32 with autocast off, so its integers are exact.
-        conv = F.conv2d if self.accumulator is None else accumulate_conv2d
-        acc = conv(self.quantized_input(x), self.quantized_weight(), None, self.stride, self.padding,
-                   self.dilation, self.groups)
+        x, w = self.quantized_input(x), self.quantized_weight()
+        if self.accumulator is None:
+            acc = F.conv2d(x, w, None, self.stride, self.padding, self.dilation, self.groups)
+        else:
+            acc = accumulate_conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
         return self.finish(acc, channel_dim=1)
 
 
