@@ -13,10 +13,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from src.models.activations import ACTIVATIONS, build_activation
+
 SHORTCUTS = ("A", "B")
-# ReLU feeds only non-negative values to the next conv: under BWA their sign is all +1, so binary
-# networks use hardtanh (BNN, IR-Net) and keep the sign information.
-ACTIVATIONS = {"relu": nn.ReLU, "hardtanh": nn.Hardtanh}
 
 
 class PadShortcut(nn.Module):
@@ -36,7 +35,7 @@ class PadShortcut(nn.Module):
 class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int, shortcut: str, activation: str = "relu"):
         super().__init__()
-        self.act = ACTIVATIONS[activation]()
+        self.act = build_activation(activation)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
@@ -62,9 +61,7 @@ class CifarResNet(nn.Module):
         super().__init__()
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut {shortcut!r} is not one of {SHORTCUTS}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation {activation!r} is not one of {tuple(ACTIVATIONS)}")
-        self.act = ACTIVATIONS[activation]()
+        self.act = build_activation(activation)
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         layers, in_channels = [], widths[0]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch.nn as nn
 from torchvision import models
 
+from src.models.activations import replace_relu
 
-def resnet50(num_classes: int = 1000) -> nn.Module:
-    return models.resnet50(weights=None, num_classes=num_classes)
+
+def resnet50(num_classes: int = 1000, activation: str = "relu") -> nn.Module:
+    return replace_relu(models.resnet50(weights=None, num_classes=num_classes), activation)
 
 
 def pretrained_state_dict(name: str) -> dict:

@@ -69,6 +69,17 @@ def test_hardtanh_activation_keeps_negative_values():
     assert (hard.act(x) < 0).any() and hard.act(x).abs().max() <= 1
 
 
+@pytest.mark.parametrize("model", ["resnet20", "resnet18", "vgg_small", "resnet50"])
+def test_binary_activation_tasks_default_to_hardtanh(model):
+    """BWA/BWAA need signed layer inputs (sign∘ReLU ≡ +1): their task sets the CNNs' activation."""
+    kinds = {}
+    for task in ("bw", "bwa", "bwaa"):
+        net = instantiate(compose_train([f"model={model}", f"task={task}"]).model.net)
+        kinds[task] = {type(m) for m in net.modules()} & {torch.nn.ReLU, torch.nn.Hardtanh}
+    assert kinds["bw"] == {torch.nn.ReLU}
+    assert kinds["bwa"] == kinds["bwaa"] == {torch.nn.Hardtanh}
+
+
 def test_bf16_channels_last_deterministic_run(tmp_path):
     cfg = compose_train([
         "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=4", "dataset.batch_size=4",
