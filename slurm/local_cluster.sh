@@ -93,35 +93,46 @@ CONF
   if [ -f "$CONF" ] && cmp -s "$tmp" "$CONF"; then rm -f "$tmp"; else mv "$tmp" "$CONF"; chmod 644 "$CONF"; fi
 }
 
-node_ready() {
-  local state
-  state=$(sinfo -h -p "$PARTITION" -o %T 2>/dev/null | head -1)
-  case "$state" in idle*|mixed*|allocated*|completing*) return 0 ;; *) return 1 ;; esac
+# Every query is bounded: with the controller down, SLURM's clients retry for a long time.
+ctl_up() { timeout 5 scontrol ping 2>/dev/null | grep -q UP; }
+node_state() { timeout 5 sinfo -h -p "$PARTITION" -o %T 2>/dev/null | head -1; }
+node_ready() { case "$(node_state)" in idle*|mixed*|allocated*|completing*) return 0 ;; *) return 1 ;; esac; }
+status() { ctl_up && node_ready; }
+# alive = the pid file names a process that is not a zombie (a container's PID 1 may never reap them)
+running() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && ps -o stat= -p "$pid" 2>/dev/null | grep -qv '^Z'
 }
-
-status() { scontrol ping 2>/dev/null | grep -q UP && node_ready; }
 
 start() {
   install
   start_munge
   write_conf
   if status; then echo "local_cluster: up (partition $PARTITION, node $NODE)"; return 0; fi
-  pgrep -x slurmctld >/dev/null || slurmctld || die 5 "slurmctld did not start (see $LOGS/slurmctld.log)"
-  for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.2; done
-  pgrep -x slurmd >/dev/null || slurmd || die 5 "slurmd did not start (see $LOGS/slurmd.log)"
-  for _ in $(seq 150); do
-    node_ready && { echo "local_cluster: up (partition $PARTITION, node $NODE)"; return 0; }
-    # a node left down/drained by an earlier stop comes back here
-    sinfo -h -p "$PARTITION" -o %T 2>/dev/null | grep -qE 'down|drain' && scontrol update nodename="$NODE" state=resume 2>/dev/null
+  running /run/slurmctld.pid || slurmctld || die 5 "slurmctld did not start (see $LOGS/slurmctld.log)"
+  SECONDS=0
+  until ctl_up; do
+    [ "$SECONDS" -lt 30 ] || die 5 "slurmctld does not answer: $(tail -3 "$LOGS/slurmctld.log" 2>/dev/null)"
     sleep 0.2
   done
-  die 5 "node $NODE did not become idle: $(sinfo -h -o '%T %E' 2>&1 | head -1) (see $LOGS/)"
+  running /run/slurmd.pid || slurmd || die 5 "slurmd did not start (see $LOGS/slurmd.log)"
+  SECONDS=0
+  until node_ready; do
+    [ "$SECONDS" -lt 60 ] || die 5 "node $NODE did not become idle: $(timeout 5 sinfo -h -o '%T %E' 2>&1 | head -1) (see $LOGS/)"
+    # a node left down/drained by an earlier stop comes back here
+    case "$(node_state)" in down*|drain*) timeout 5 scontrol update nodename="$NODE" state=resume 2>/dev/null ;; esac
+    sleep 0.2
+  done
+  echo "local_cluster: up (partition $PARTITION, node $NODE)"
 }
 
 stop() {
-  local pid
+  local f
   for f in /run/slurmd.pid /run/slurmctld.pid; do
-    [ -s "$f" ] && pid=$(cat "$f") && kill "$pid" 2>/dev/null
+    running "$f" || continue
+    kill "$(cat "$f" 2>/dev/null)" 2>/dev/null
+    SECONDS=0
+    while running "$f" && [ "$SECONDS" -lt 30 ]; do sleep 0.2; done
   done
   return 0
 }
