@@ -1,7 +1,8 @@
 """A real one-node SLURM on this machine (slurm/local_cluster.sh, cluster profile `local`): a 2-cell
-sweep through the slurm launcher, the sbatch templates for one run and for torchrun, and a job
-killed mid-run by `scontrol requeue` that resumes from its checkpoint and ends in the same state as
-the uninterrupted run. Skipped only without root or when slurm-wlm/munge cannot be installed."""
+sweep through the slurm launcher in which one job is killed mid-run by `scontrol requeue` (as a
+preemption would) and resumes from its checkpoint; the single-run sbatch template, killed mid-run
+by its own time-limit requeue, resuming and ending bit for bit where the uninterrupted run ends; and
+the torchrun template. Skipped only without root or when slurm-wlm/munge cannot be installed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, cli_env, read_results, run_cli
+from tests.conftest import ROOT, cli_env, read_results
 
 pytestmark = pytest.mark.slurm
 
@@ -42,11 +43,51 @@ def cluster() -> None:
 
 @pytest.fixture(scope="module")
 def sweep(cluster, tmp_path_factory) -> Path:
-    """Two cells (seed 0, 1) through `hydra/launcher=slurm`; returns the sweep directory."""
+    """Two cells (seed 0, 1) through `hydra/launcher=slurm`; the seed-1 job is requeued after its
+    first epoch, as a preemption would. Returns the sweep directory."""
     output_root = tmp_path_factory.mktemp("slurm_sweep")
-    proc = run_cli(["-m", "hydra/launcher=slurm", "cluster=local", "seed=0,1", *RUN], output_root, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return output_root / "multirun" / "sweep"
+    sweep_dir = output_root / "multirun" / "sweep"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm",
+                             "cluster=local", "seed=0,1", *RUN], cwd=ROOT, env=cli_env(output_root),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        task = requeue_after_first_epoch(lambda: next(iter(array_tasks("proxbin_train", 1)), ""),
+                                         sweep_dir / RUN_NAME.format(seed=1), output_root)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+        subprocess.run(["scancel", "-n", "proxbin_train"])
+    assert proc.returncode == 0, out[-3000:]
+    assert task
+    return sweep_dir
+
+
+def array_tasks(name: str, index: int) -> list[str]:
+    ids = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True).stdout.split()
+    return [i for i in ids if i.endswith(f"_{index}")]
+
+
+def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[str] | None = None) -> str:
+    """Wait until the job has checkpointed its first epoch, kill it with a requeue (``scontrol requeue``,
+    or ``how``, e.g. the time-limit signal), and let SLURM start it again at once (it holds a requeued
+    job for about two minutes otherwise)."""
+    wait_for(lambda: (run_dir / "summary.csv").exists(), "the first epoch's checkpoint", 180, job, output_root)
+    job_id = job() if callable(job) else job
+    subprocess.run(how or ["scontrol", "requeue", job_id], check=True, timeout=30)
+    wait_for(lambda: job_state(job_id) == "PENDING", "the requeued job to be pending", 60, job_id, output_root)
+    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True, timeout=30)
+    return job_id
+
+
+def assert_resumed_mid_run(run_dir: Path) -> None:
+    resumed = re.findall(r"resuming from \S+last\.pt \(epoch (\d+) of (\d+)\)", (run_dir / "train.log").read_text())
+    assert len(resumed) == 1, "the requeued job did not resume from checkpoints/last.pt"
+    epoch, of = map(int, resumed[0])
+    assert of == EPOCHS and 1 <= epoch < EPOCHS, f"killed after epoch {epoch} of {of}: not mid-run"
+    results = read_results(run_dir)
+    assert results["status"] == "completed" and results["epochs_completed"] == EPOCHS
+    assert results["steps"] == EPOCHS * STEPS
+    assert [int(row["epoch"]) for row in history(run_dir)] == list(range(1, EPOCHS + 1))
 
 
 def sbatch(script: str, args: list[str], output_root: Path, sbatch_args: list[str], **env: str) -> str:
@@ -62,10 +103,11 @@ def job_state(job: str) -> str:
     return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
 
-def wait_for(condition, what: str, timeout: float, job: str, output_root: Path) -> None:
+def wait_for(condition, what: str, timeout: float, job, output_root: Path) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
+            job = job() if callable(job) else job
             subprocess.run(["scancel", job])
             logs = "".join(p.read_text()[-2000:] for p in output_root.glob("slurm-*.out"))
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (job {job}, state "
@@ -78,7 +120,7 @@ def history(run_dir: Path) -> list[dict[str, str]]:
         return [{k: row[k] for k in STATE_COLUMNS} for row in csv.DictReader(f)]
 
 
-def test_two_cell_sweep_through_slurm_launcher(sweep: Path):
+def test_two_cell_sweep_through_slurm_launcher_and_a_requeued_cell(sweep: Path):
     for seed in (0, 1):
         results = read_results(sweep / RUN_NAME.format(seed=seed))
         assert results["status"] == "completed" and results["epochs_completed"] == EPOCHS
@@ -88,36 +130,32 @@ def test_two_cell_sweep_through_slurm_launcher(sweep: Path):
     assert "#SBATCH --array=0-1%2" in submission and "#SBATCH --partition=debug" in submission
     outputs = sorted((sweep / ".submitit").glob("*_[01]/*_[01]_0_log.out"))
     assert len(outputs) == 2 and {re.sub(r"^\d+_", "", p.parent.name) for p in outputs} == {"0", "1"}
+    # The seed-1 task was killed after its first epoch, started again by SLURM, and resumed.
+    assert_resumed_mid_run(sweep / RUN_NAME.format(seed=1))
+    assert "resuming" not in (sweep / RUN_NAME.format(seed=0) / "train.log").read_text()
 
 
-def test_single_run_template_requeued_mid_run_resumes(sweep: Path, tmp_path: Path):
+def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Path, tmp_path: Path):
+    """USR1 is what `#SBATCH --signal=B:USR1@...` sends before the time limit: the template's trap
+    requeues the job, and the re-run resumes and ends exactly where the uninterrupted run ends."""
     output_root = tmp_path / "outputs"
     output_root.mkdir()
     run_dir = output_root / "runs" / RUN_NAME.format(seed=0)
     job = sbatch("train.sbatch", [*RUN, "seed=0"], output_root, ["--cpus-per-task=1"])
     try:
-        wait_for(lambda: (run_dir / "summary.csv").exists(), "the first epoch's checkpoint", 180, job, output_root)
-        subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
-        # SLURM holds a requeued job for about two minutes (BeginTime); let it start now.
-        wait_for(lambda: job_state(job) == "PENDING", "the requeued job to be pending", 60, job, output_root)
-        subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True, timeout=30)
+        requeue_after_first_epoch(job, run_dir, output_root, how=["scancel", "--batch", "--signal=USR1", job])
         wait_for(lambda: job_state(job) == "" and (run_dir / "results.json").exists(), "the requeued job to end",
                  180, job, output_root)
     finally:
         subprocess.run(["scancel", job])
     out = (output_root / f"slurm-{job}.out").read_text()
-    assert f"proxbin: job {job} (restart 1)" in out, out[-2000:]
-    resumed = re.findall(r"resuming from \S+last\.pt \(epoch (\d+) of (\d+)\)", (run_dir / "train.log").read_text())
-    assert len(resumed) == 1, "the requeued job did not resume from checkpoints/last.pt"
-    epoch, of = map(int, resumed[0])
-    assert of == EPOCHS and 1 <= epoch < EPOCHS, f"killed after epoch {epoch} of {of}: not mid-run"
-    results = read_results(run_dir)
-    assert results["status"] == "completed" and results["epochs_completed"] == EPOCHS
+    assert f"proxbin: time limit near, requeueing job {job}" in out and f"proxbin: job {job} (restart 1)" in out, \
+        out[-2000:]
+    assert_resumed_mid_run(run_dir)
     # Same end state as the uninterrupted seed-0 cell of the sweep: every epoch's numbers, exactly.
     uninterrupted = sweep / RUN_NAME.format(seed=0)
     assert history(run_dir) == history(uninterrupted)
-    assert results["final_test_acc"] == read_results(uninterrupted)["final_test_acc"]
-    assert results["steps"] == EPOCHS * STEPS
+    assert read_results(run_dir)["final_test_acc"] == read_results(uninterrupted)["final_test_acc"]
 
 
 def test_torchrun_template_runs_two_processes(cluster, tmp_path: Path):
