@@ -49,3 +49,16 @@ def test_profile_keys_are_overridable_per_command():
 def test_unknown_cluster_profile_names_the_choices():
     with pytest.raises(Exception, match="(?s)cluster.*nope.*default"):
         launcher(["hydra/launcher=slurm", "cluster=nope"])
+
+
+def test_cluster_profile_is_not_part_of_a_runs_identity():
+    """A run started with one profile (or locally) resumes under another: `cluster` is resume-free."""
+    from src.engine.runner import config_fingerprint
+
+    def fingerprint(overrides: list[str]) -> dict:
+        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides)
+        return config_fingerprint(OmegaConf.to_container(cfg, resolve=True))
+
+    assert fingerprint(["cluster=default"]) == fingerprint(["cluster=local", "cluster.partition=other"])
+    assert fingerprint(["seed=0"]) != fingerprint(["seed=1"])
