@@ -1,6 +1,6 @@
 """A real one-node SLURM on this machine (slurm/local_cluster.sh, cluster profile `local`): a 2-cell
-sweep through the slurm launcher in which one job is killed mid-run by `scontrol requeue` (as a
-preemption would) and resumes from its checkpoint; the single-run sbatch template, killed mid-run
+sweep through the slurm launcher in which one job gets the time-limit signal mid-run, is requeued
+by submitit (max_num_timeout) and resumes from its checkpoint; the single-run sbatch template, killed mid-run
 by its own time-limit requeue, resuming and ending bit for bit where the uninterrupted run ends; and
 the torchrun template. Skipped only without root or when slurm-wlm/munge cannot be installed."""
 
@@ -43,8 +43,9 @@ def cluster() -> None:
 
 @pytest.fixture(scope="module")
 def sweep(cluster, tmp_path_factory) -> Path:
-    """Two cells (seed 0, 1) through `hydra/launcher=slurm`; the seed-1 job is requeued after its
-    first epoch, as a preemption would. Returns the sweep directory."""
+    """Two cells (seed 0, 1) through `hydra/launcher=slurm`; after its first epoch the seed-1 job gets
+    SIGUSR2, the signal SLURM sends `signal_delay_s` before the time limit, so that submitit requeues
+    it (one of the profile's max_num_timeout = 1 requeues). Returns the sweep directory."""
     output_root = tmp_path_factory.mktemp("slurm_sweep")
     sweep_dir = output_root / "multirun" / "sweep"
     proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm",
@@ -52,7 +53,8 @@ def sweep(cluster, tmp_path_factory) -> Path:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         task = requeue_after_first_epoch(lambda: next(iter(array_tasks("proxbin_train", 1)), ""),
-                                         sweep_dir / RUN_NAME.format(seed=1), output_root)
+                                         sweep_dir / RUN_NAME.format(seed=1), output_root,
+                                         how=["scancel", "--signal=USR2", "{job}"])
         out, _ = proc.communicate(timeout=300)
     finally:
         proc.kill()
@@ -67,13 +69,13 @@ def array_tasks(name: str, index: int) -> list[str]:
     return [i for i in ids if i.endswith(f"_{index}")]
 
 
-def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[str] | None = None) -> str:
-    """Wait until the job has checkpointed its first epoch, kill it with a requeue (``scontrol requeue``,
-    or ``how``, e.g. the time-limit signal), and let SLURM start it again at once (it holds a requeued
-    job for about two minutes otherwise)."""
+def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[str]) -> str:
+    """Wait until the job has checkpointed its first epoch, make it requeue itself mid-run with the
+    command ``how`` ("{job}" = its id), and let SLURM start it again at once (it holds a requeued job
+    for about two minutes otherwise)."""
     wait_for(lambda: (run_dir / "summary.csv").exists(), "the first epoch's checkpoint", 180, job, output_root)
     job_id = job() if callable(job) else job
-    subprocess.run(how or ["scontrol", "requeue", job_id], check=True, timeout=30)
+    subprocess.run([a.replace("{job}", job_id) for a in how], check=True, timeout=30)
     wait_for(lambda: job_state(job_id) == "PENDING", "the requeued job to be pending", 60, job_id, output_root)
     subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True, timeout=30)
     return job_id
@@ -130,7 +132,9 @@ def test_two_cell_sweep_through_slurm_launcher_and_a_requeued_cell(sweep: Path):
     assert "#SBATCH --array=0-1%2" in submission and "#SBATCH --partition=debug" in submission
     outputs = sorted((sweep / ".submitit").glob("*_[01]/*_[01]_0_log.out"))
     assert len(outputs) == 2 and {re.sub(r"^\d+_", "", p.parent.name) for p in outputs} == {"0", "1"}
-    # The seed-1 task was killed after its first epoch, started again by SLURM, and resumed.
+    # The seed-1 task was requeued by submitit after its first epoch, started again, and resumed.
+    task_logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*_1/*_1_0_log.*"))
+    assert re.search(r"Requeued job \d+_1 \(0 remaining timeouts\)", task_logs), task_logs[-2000:]
     assert_resumed_mid_run(sweep / RUN_NAME.format(seed=1))
     assert "resuming" not in (sweep / RUN_NAME.format(seed=0) / "train.log").read_text()
 
@@ -143,7 +147,7 @@ def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Pat
     run_dir = output_root / "runs" / RUN_NAME.format(seed=0)
     job = sbatch("train.sbatch", [*RUN, "seed=0"], output_root, ["--cpus-per-task=1"])
     try:
-        requeue_after_first_epoch(job, run_dir, output_root, how=["scancel", "--batch", "--signal=USR1", job])
+        requeue_after_first_epoch(job, run_dir, output_root, how=["scancel", "--batch", "--signal=USR1", "{job}"])
         wait_for(lambda: job_state(job) == "" and (run_dir / "results.json").exists(), "the requeued job to end",
                  180, job, output_root)
     finally:
