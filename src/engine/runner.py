@@ -39,9 +39,10 @@ from src.quant.surgery import quantize_model
 
 log = logging.getLogger("proxbin")
 
-# Keys that may change between an interrupted run and its resumption without changing the result.
+# Keys that may change between an interrupted run and its resumption without changing the result
+# (cluster: where the job runs, e.g. a run started locally and continued on SLURM).
 RESUME_FREE_KEYS = ("trainer.stop_after_epoch", "trainer.progress", "trainer.log_every_n_steps", "logger",
-                    "resume", "output_root", "dataset.num_workers", "dataset.eval_batch_size")
+                    "resume", "output_root", "dataset.num_workers", "dataset.eval_batch_size", "cluster")
 
 EXIT_CODES = {"completed": 0, "interrupted": 0, "failed": 1, "user_error": 2, "diverged": 3}
 
