@@ -18,6 +18,7 @@ accuracy is then also the FT rows' FP cell) or from the model library's pretrain
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,7 @@ def _seeds(spec: dict, block: dict, pipeline: str, method: str, scale: dict) -> 
     return int(seeds[pipeline] if isinstance(seeds, dict) else seeds)
 
 
-def _variants(spec: dict, block: dict) -> list[tuple[str, list[str]]]:
+def _variants(spec: dict, block: dict, strict: bool = True) -> list[tuple[str, list[str]]]:
     """(name, overrides) of the block's variants; [("", [])] when it has none. Protocol variants
     (PC++ Table 5) combine the overrides that ``protocols`` gives for each flag."""
     if "protocol_variants" in block:
@@ -163,6 +164,8 @@ def _variants(spec: dict, block: dict) -> list[tuple[str, list[str]]]:
                     raise UserError(f"{spec['paper']}/{spec['table']}: protocol {key!r} of variant {name!r} is not "
                                     f"declared under `protocols` ({', '.join(protocols)})")
                 wired = (protocols[key] or {}).get(int(flag))
+                if wired is None and not strict:
+                    wired = []
                 if wired is None:
                     raise UserError(
                         f"{spec['paper']}/{spec['table']}: protocol {key}={flag} has no config override yet "
@@ -173,12 +176,13 @@ def _variants(spec: dict, block: dict) -> list[tuple[str, list[str]]]:
         return out
     variants = block.get("variants") or {}
     for key, overrides in variants.items():
-        if overrides is None:
+        if overrides is None and strict:
             raise UserError(f"{spec['paper']}/{spec['table']}: variant {key!r} has no config override yet (null in "
                             f"configs/experiment/{spec['paper']}/{spec['table']}.yaml); set the overrides that select it")
-    return [(str(k), list(v)) for k, v in variants.items()] or [("", [])]
+    return [(str(k), list(v or [])) for k, v in variants.items()] or [("", [])]
 
 
+@lru_cache(maxsize=None)
 def _dataset_defaults(name: str) -> dict:
     path = CONFIGS / "dataset" / f"{name}.yaml"
     if not path.is_file():
@@ -187,10 +191,15 @@ def _dataset_defaults(name: str) -> dict:
 
 
 def _check_option(group: str, option: str, where: str) -> None:
-    if not (CONFIGS / group / f"{option}.yaml").is_file():
+    if not _has_option(group, option):
         options = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
         raise UserError(f"{where}: {group} {option!r} has no config (configs/{group}/{option}.yaml); "
                         f"available: {', '.join(options)}")
+
+
+@lru_cache(maxsize=None)
+def _has_option(group: str, option: str) -> bool:
+    return (CONFIGS / group / f"{option}.yaml").is_file()
 
 
 def _value(values: list[str], key: str, default: Any) -> Any:
@@ -202,8 +211,10 @@ def _value(values: list[str], key: str, default: Any) -> Any:
 
 
 def plan(table: str, scale: str = "paper", output_root: Path | str = "outputs",
-         only: dict[str, list[str]] | None = None, tflops: float | None = None) -> Plan:
-    """Expand a spec at a scale into jobs (with dependencies and estimated cost) and table cells."""
+         only: dict[str, list[str]] | None = None, tflops: float | None = None, strict: bool = True) -> Plan:
+    """Expand a spec at a scale into jobs (with dependencies and estimated cost) and table cells.
+    ``strict=False`` skips the checks that config files and variant overrides exist (for
+    inspecting a grid whose models are not installed)."""
     if scale not in SCALES:
         raise UserError(f"scale={scale!r} is not one of {', '.join(SCALES)}")
     spec, sc = load_spec(table), load_scale(scale)
@@ -243,7 +254,8 @@ def plan(table: str, scale: str = "paper", output_root: Path | str = "outputs",
             overrides.append(f"dataset.splits.root={data_root / 'imagenet' if dataset == 'imagenet' else data_root}")
         groups, values = split_overrides(overrides)
         for group, option in groups.items():
-            _check_option(group, option, where)
+            if strict:
+                _check_option(group, option, where)
         parent = None
         if pipeline == "ft":
             if ft_init == "pretrained":
@@ -280,7 +292,7 @@ def plan(table: str, scale: str = "paper", output_root: Path | str = "outputs",
                 for pipeline in block["pipelines"]:
                     if pipeline not in PIPELINES:
                         raise UserError(f"{where}: pipeline {pipeline!r} is not one of {', '.join(PIPELINES)}")
-                    for variant, v_over in _variants(spec, block):
+                    for variant, v_over in _variants(spec, block, strict):
                         for task in block["tasks"]:
                             if task not in TASKS:
                                 raise UserError(f"{where}: task {task!r} is not one of {', '.join(TASKS)}")
