@@ -166,7 +166,7 @@ def to_markdown(table: Table) -> str:
 
 def _tex(text: str) -> str:
     return (text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-            .replace("±", r"$\pm$").replace(DASH, "--").replace("#", r"\#"))
+            .replace("±", r"$\pm$").replace(DASH, "--").replace("−", "-").replace("#", r"\#"))
 
 
 def to_latex(table: Table) -> str:
