@@ -85,7 +85,8 @@ def dry_run(plan: spec.Plan, output_root: Path) -> None:
               f"{states[j.run_name]}" + (f" (from {j.parent})" if j.parent else ""))
     total = sum(j.gpu_hours for j in todo)
     print(f"estimated cost of the runs to launch: {total:.2f} GPU-hours ({total * 3600:.0f} s) "
-          f"at the throughput of configs/reproduce/cost.yaml (3 x forward FLOPs per image)")
+          f"(a rough estimate: configs/reproduce/cost.yaml, 3 x forward FLOPs per image at a sustained "
+          f"throughput, at most max_images_per_s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -275,7 +275,9 @@ def plan(table: str, scale: str = "paper", output_root: Path | str = "outputs",
         images = min(n_train, int(steps) * batch) if steps not in (None, "null") else n_train
         gflops = float(cost["gflops"].get(run_model, cost["gflops"].get(model, 1.0)))
         job = Job(cell=cell, run_name=rn, groups=groups, values=values, parent=parent, epochs=epochs,
-                  train_images=images, gpu_hours=3 * gflops * 1e9 * images * epochs / (tflops * 1e12) / 3600)
+                  train_images=images,
+                  gpu_hours=max(3 * gflops * 1e9 / (tflops * 1e12), 1 / float(cost["max_images_per_s"]))
+                  * images * epochs / 3600)
         jobs[rn] = job
         return job
 

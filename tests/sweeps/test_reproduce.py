@@ -106,6 +106,7 @@ def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(tmp_path, capsys
     after = _mtimes(sweep)
     assert {k for k in after if after[k] != before.get(k)} == {gone}
     assert json.loads((sweep / gone / "results.json").read_text())["status"] == "completed"
+    assert "resuming from" in (sweep / gone / "train.log").read_text()   # from its checkpoint, not retrained
     rows = {(r["model"], r["method"]): r for r in read_csv(tmp_path / "tables" / "conq" / "table1.smoke.csv")}
     assert rows[("resnet20", "pq")]["failed"] == "failed" and rows[("resnet20", "pq")]["n"] == "0"
     assert rows[("resnet44", "conq")]["n"] == "0"                # outside --only: missing, shown as such

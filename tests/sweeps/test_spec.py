@@ -56,8 +56,9 @@ def test_pcpp_table2_seeds_budget_and_ft_parents(tmp_path):
     imagenet = plan.job("imagenet_resnet50_e2e_bw_bnnpp_seed0_paper")
     assert imagenet.groups == {"dataset": "imagenet", "model": "resnet50", "quantizer": "bnnpp", "pipeline": "e2e",
                                "task": "bw", "optimizer": "sgd", "scheduler": "cosine"}
-    # training ~ 3 x forward FLOPs: 3 * 4.1 GFLOPs * 1,281,167 images * 300 epochs at 30 TFLOP/s
+    # FLOP-bound: 3 x 4.1 GFLOPs x 1,281,167 images x 300 epochs at 30 TFLOP/s; ResNet-20 is rate-bound
     assert imagenet.gpu_hours == pytest.approx(3 * 4.1e9 * 1281167 * 300 / 30e12 / 3600)
+    assert plan.job("cifar10_resnet20_e2e_bw_pc_seed0_paper").gpu_hours == pytest.approx(50000 * 300 / 10000 / 3600)
     bwa = plan.job("cifar10_resnet20_ft_bwa_bc_seed2_paper")
     assert "model.net.activation=hardtanh" in bwa.values and "optimizer.lr=0.01" in bwa.values
 
