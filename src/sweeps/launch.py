@@ -5,7 +5,7 @@ defaults list, values, its cell) into ``<sweep dir>/.jobs/<scale>/experiment/<ru
 one multirun per stage runs them all through the chosen ``hydra/launcher``:
 
     python src/train.py -m --config-dir <sweep dir>/.jobs/<scale> experiment=<run 1>,<run 2>,... \
-        hydra/launcher=<local|slurm> output_root=<root> [extra overrides]
+        hydra/sweeper=cells hydra/launcher=<local|slurm> output_root=<root> [extra overrides]
 
 Stage 0 holds the FP runs that fine-tuning runs start from; stage 1 the rest, launched only for
 FT jobs whose FP run completed. What a run directory holds decides whether a job is launched:
@@ -65,7 +65,7 @@ def multirun_command(plan: Plan, jobs: list[Job], output_root: Path | str, launc
     config_dir = write_job_configs(plan, jobs, output_root)
     return [sys.executable, str(TRAIN), "-m", "--config-dir", str(config_dir),
             "experiment=" + ",".join(j.run_name for j in jobs), f"++experiment_name={plan.table}",
-            f"hydra/launcher={launcher}", f"output_root={Path(output_root).resolve()}", *extra]
+            "hydra/sweeper=cells", f"hydra/launcher={launcher}", f"output_root={Path(output_root).resolve()}", *extra]
 
 
 def launch(plan: Plan, output_root: Path | str, launcher: str = "local", extra: list[str] | None = None,
@@ -92,7 +92,9 @@ def launch(plan: Plan, output_root: Path | str, launcher: str = "local", extra: 
         log(f"[reproduce] {plan.table} scale={plan.scale}: stage {stage}: launching {len(todo)} run(s) "
             f"with hydra/launcher={launcher}")
         command = multirun_command(plan, todo, output_root, launcher, extra)
-        result = subprocess.run(command, cwd=ROOT, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+        # the repository root on the path: Hydra finds the `cells` sweeper in hydra_plugins/ there
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        result = subprocess.run(command, cwd=ROOT, env={**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONPATH": path})
         if result.returncode != 0:
             log(f"[reproduce] the multirun exited with code {result.returncode}")
         out["launched"] += [j.run_name for j in todo]

@@ -46,16 +46,23 @@ def _one_thread(monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
 
 
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory) -> Path:
+    """One folder per table, shared by the tests of this module (a sweep is run once)."""
+    return tmp_path_factory.mktemp("sweeps")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("table", spec.list_specs())
-def test_smoke_sweep_fills_every_cell(tmp_path, table):
+def test_smoke_sweep_fills_every_cell(sweeps, table):
     reason = runnable(table)
     if reason:
         pytest.skip(f"{table} cannot be planned on this branch: {reason}")
-    assert smoke(table, tmp_path) == 0
-    plan = spec.plan(table, "smoke", tmp_path / "out")
+    root = sweeps / table.replace("/", "_")
+    assert smoke(table, root) == 0
+    plan = spec.plan(table, "smoke", root / "out")
     paper, name = table.split("/")
-    rows = read_csv(tmp_path / "tables" / paper / f"{name}.smoke.csv")
+    rows = read_csv(root / "tables" / paper / f"{name}.smoke.csv")
     assert len(rows) == len(plan.cells)
     for row in rows:
         assert row["scale"] == "smoke"
@@ -65,14 +72,14 @@ def test_smoke_sweep_fills_every_cell(tmp_path, table):
         assert int(row["n"]) >= 1 and 0.0 <= float(row["ours_mean"]) <= 100.0, row
         if row["published"]:
             assert float(row["diff"]) == pytest.approx(float(row["ours_mean"]) - float(row["published"]), abs=2e-4)
-    markdown = (tmp_path / "tables" / paper / f"{name}.smoke.md").read_text()
+    markdown = (root / "tables" / paper / f"{name}.smoke.md").read_text()
     assert f"Missing cells: 0 of {sum(1 for c in plan.cells if c.source)}." in markdown
-    assert "\\begin{tabular}" in (tmp_path / "tables" / paper / f"{name}.smoke.tex").read_text()
+    assert "\\begin{tabular}" in (root / "tables" / paper / f"{name}.smoke.tex").read_text()
     if plan.kind == "figure":
-        assert (tmp_path / "figures" / f"{paper}_{name}.smoke.png").stat().st_size > 1000
+        assert (root / "figures" / f"{paper}_{name}.smoke.png").stat().st_size > 1000
     # every run carries its cell, whatever stand-in model and data it ran on
     for job in plan.jobs:
-        results = json.loads((launch.run_dir(plan, job, tmp_path / "out") / "results.json").read_text())
+        results = json.loads((launch.run_dir(plan, job, root / "out") / "results.json").read_text())
         assert results["status"] == "completed" and results["config"]["cell"] == job.cell
         assert results["config"]["logger"]["group"] == table
 
@@ -81,36 +88,40 @@ def _mtimes(root: Path) -> dict[str, int]:
     return {str(p.parent.name): p.stat().st_mtime_ns for p in root.rglob("results.json")}
 
 
-def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(tmp_path, capsys):
-    """conq/table1 (the smallest table), resnet20 and resnet32 rows."""
-    only = ["--only", "model=resnet20,resnet32"]
-    assert smoke("conq/table1", tmp_path, *only) == 0
-    sweep = tmp_path / "out" / "multirun" / "conq" / "table1"
+@pytest.mark.slow
+def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(sweeps, capsys):
+    """conq/table1 (the smallest table); shares its sweep with the test above."""
+    root = sweeps / "conq_table1"
+    assert smoke("conq/table1", root) == 0
+    sweep = root / "out" / "multirun" / "conq" / "table1"
     first = _mtimes(sweep)
-    assert len(first) == 8
+    assert len(first) == 16
     capsys.readouterr()
 
-    assert smoke("conq/table1", tmp_path, *only) == 0          # nothing missing: nothing launched
-    assert "[reproduce] launched 0, skipped 8 completed" in capsys.readouterr().out
+    assert smoke("conq/table1", root) == 0                     # nothing missing: nothing launched
+    assert "[reproduce] launched 0, skipped 16 completed" in capsys.readouterr().out
     assert _mtimes(sweep) == first
 
     gone = "cifar10_resnet32_ft_bw_conq_seed0_smoke"
     (sweep / gone / "results.json").unlink()                     # a lost result: that cell runs again
     failed = sweep / "cifar10_resnet20_ft_bw_pq_seed0_smoke" / "results.json"
-    failed.write_text(json.dumps(json.loads(failed.read_text()) | {"status": "failed", "message": "boom"}))
+    original = failed.read_text()
+    failed.write_text(json.dumps(json.loads(original) | {"status": "failed", "message": "boom"}))
     before = _mtimes(sweep)
-    assert smoke("conq/table1", tmp_path, *only) == 1          # the failed run is reported, not relaunched
-    out = capsys.readouterr().out
-    assert "[reproduce] launched 1, skipped 6 completed" in out and "[reproduce] failed: " \
-        "cifar10_resnet20_ft_bw_pq_seed0_smoke" in out
-    after = _mtimes(sweep)
-    assert {k for k in after if after[k] != before.get(k)} == {gone}
-    assert json.loads((sweep / gone / "results.json").read_text())["status"] == "completed"
-    assert "resuming from" in (sweep / gone / "train.log").read_text()   # from its checkpoint, not retrained
-    rows = {(r["model"], r["method"]): r for r in read_csv(tmp_path / "tables" / "conq" / "table1.smoke.csv")}
-    assert rows[("resnet20", "pq")]["failed"] == "failed" and rows[("resnet20", "pq")]["n"] == "0"
-    assert rows[("resnet44", "conq")]["n"] == "0"                # outside --only: missing, shown as such
-    assert "Missing cells: 9 of 16." in (tmp_path / "tables" / "conq" / "table1.smoke.md").read_text()
+    try:
+        assert smoke("conq/table1", root) == 1                 # the failed run is reported, not relaunched
+        out = capsys.readouterr().out
+        assert "[reproduce] launched 1, skipped 14 completed" in out
+        assert "[reproduce] failed: cifar10_resnet20_ft_bw_pq_seed0_smoke" in out
+        after = _mtimes(sweep)
+        assert {k for k in after if after[k] != before.get(k)} == {gone}
+        assert json.loads((sweep / gone / "results.json").read_text())["status"] == "completed"
+        assert "resuming from" in (sweep / gone / "train.log").read_text()   # from its checkpoint, not retrained
+        rows = {(r["model"], r["method"]): r for r in read_csv(root / "tables" / "conq" / "table1.smoke.csv")}
+        assert rows[("resnet20", "pq")]["failed"] == "failed" and rows[("resnet20", "pq")]["n"] == "0"
+        assert "Missing cells: 1 of 16." in (root / "tables" / "conq" / "table1.smoke.md").read_text()
+    finally:
+        failed.write_text(original)
 
 
 def test_dry_run_lists_runs_and_cost_and_launches_nothing(tmp_path, capsys):
