@@ -34,15 +34,31 @@ def check_width(width, bits: int) -> float:
 def cyclic(x: torch.Tensor, bits: int, width: float) -> torch.Tensor:
     """Piecewise-linear cyclic activation of period 2^b (formula in the module docstring).
 
-    Built from torch ops (``remainder``, ``where``), so autograd gives its derivative almost
-    everywhere (1 on |u| < M − w, −(M − w)/w on M − w < |u| < M). Same dtype as ``x``.
+    Differentiable almost everywhere: 1 on |u| < M − w, −(M − w)/w on M − w < |u| < M. The
+    backward pass keeps only the boolean mask of the identity region (not the float
+    intermediates autograd would save), since it runs on every BWAA layer's accumulation.
+    Same dtype as ``x``.
     """
     m = float(half_range(bits))
     w = check_width(width, bits)
     if not x.is_floating_point():
         raise TypeError(f"cyclic needs a floating tensor, got {x.dtype}")
-    # u = x − 2M·k with an integer k, so u == x bit for bit where k = 0 (around 0)
-    u = x - (2.0 * m) * torch.floor((x + m) / (2.0 * m))
-    a = u.abs()
-    band = torch.sign(u) * ((m - w) / w) * (m - a)
-    return torch.where(a <= m - w, u, band)
+    return _Cyclic.apply(x, m, w)
+
+
+class _Cyclic(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, m: float, w: float) -> torch.Tensor:
+        # u = x − 2M·k with an integer k, so u == x bit for bit where k = 0 (around 0)
+        u = x - (2.0 * m) * torch.floor((x + m) / (2.0 * m))
+        a = u.abs()
+        inside = a <= m - w
+        band = torch.sign(u).mul_((m - w) / w).mul_(a.neg_().add_(m))
+        ctx.save_for_backward(inside)
+        ctx.slope = -(m - w) / w
+        return torch.where(inside, u, band)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inside,) = ctx.saved_tensors
+        return torch.where(inside, grad, grad * ctx.slope), None, None

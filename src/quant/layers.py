@@ -56,15 +56,25 @@ class QuantizedLayerMixin:
 
     def quantized_weight(self) -> torch.Tensor:
         """F(w/s) in training (B(w/s)/s backward), sign(w) in the binary form; the layer multiplies
-        its accumulation by s afterwards. Normalising by s puts the latent weights on the scale
-        where F's schedule (μ, ρ, t) is meaningful, whatever their initial magnitude."""
+        by s afterwards. Normalising by s puts the latent weights on the scale where F's schedule
+        (μ, ρ, t) is meaningful, whatever their initial magnitude."""
+        return self._unit_weight(self.weight_scale())
+
+    def _unit_weight(self, s: torch.Tensor | None) -> torch.Tensor:
         w = self.weight
-        s = self.weight_scale()
         if s is not None:
-            w = w / s.view([-1] + [1] * (w.dim() - 1)) if s.dim() else w / s
+            w = w / _per_output(s, w.dim())
         if self.binary_form:
             return self.weight_quantizer.binarize(w)
         return self.weight_quantizer(w)  # F forward, B backward; in soft evaluation just F
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weights the layer computes with when nothing follows the accumulation: s·F(w/s)
+        (±s in the binary form). Folding s into the weights is exact, conv(x, w)·s = conv(x, s·w)
+        per output channel, and costs a weight-sized product instead of an activation-sized one."""
+        s = self.weight_scale()
+        w = self._unit_weight(s)
+        return w if s is None else w * _per_output(s, w.dim())
 
     def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.act_quantizer is None:
@@ -74,20 +84,22 @@ class QuantizedLayerMixin:
         return self.act_quantizer(x)
 
     def finish(self, acc: torch.Tensor, channel_dim: int) -> torch.Tensor:
-        """accumulation → accumulator (BWAA) → × scale → + bias."""
-        if self.accumulator is not None:  # cyclic in training, exact wrap in (binary) evaluation
-            acc = self.accumulator(acc)
+        """BWAA: integer accumulation → accumulator (cyclic in training, exact wrap in binary
+        evaluation) → × scale → + bias. The wrap is not linear, so here s must follow it."""
+        acc = self.accumulator(acc)
         s = self.weight_scale()
+        shape = [1] * acc.dim()
+        shape[channel_dim] = -1
         if s is not None:
-            shape = [1] * acc.dim()
-            if s.dim():
-                shape[channel_dim] = -1
-            acc = acc * s.view(shape).to(acc.dtype)  # the binary weights are ±s
+            acc = acc * (s.view(shape) if s.dim() else s).to(acc.dtype)  # the binary weights are ±s
         if self.bias is not None:
-            shape = [1] * acc.dim()
-            shape[channel_dim] = -1
             acc = acc + self.bias.view(shape).to(acc.dtype)
         return acc
+
+
+def _per_output(s: torch.Tensor, dim: int) -> torch.Tensor:
+    """A per-layer (0-d) or per-output-channel scale shaped to broadcast over a weight tensor."""
+    return s.view([-1] + [1] * (dim - 1)) if s.dim() else s
 
 
 class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
@@ -98,9 +110,10 @@ class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Under BWAA the accumulation is computed in fp32 with autocast off, so its integers are exact.
-        conv = F.conv2d if self.accumulator is None else accumulate_conv2d
-        acc = conv(self.quantized_input(x), self.quantized_weight(), None, self.stride, self.padding,
-                   self.dilation, self.groups)
+        x = self.quantized_input(x)
+        if self.accumulator is None:
+            return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
+        acc = accumulate_conv2d(x, self.quantized_weight(), self.stride, self.padding, self.dilation, self.groups)
         return self.finish(acc, channel_dim=1)
 
 
@@ -111,9 +124,10 @@ class QuantizedLinear(QuantizedLayerMixin, nn.Linear):
         self._setup(weight_quantizer, act_quantizer, accumulator, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        linear = F.linear if self.accumulator is None else accumulate_linear
-        acc = linear(self.quantized_input(x), self.quantized_weight())
-        return self.finish(acc, channel_dim=-1)
+        x = self.quantized_input(x)
+        if self.accumulator is None:
+            return F.linear(x, self.effective_weight(), self.bias)
+        return self.finish(accumulate_linear(x, self.quantized_weight()), channel_dim=-1)
 
 
 def quantized_copy(layer: nn.Module, **quant: Any) -> nn.Module:

@@ -17,18 +17,21 @@ from src.quant.schedules import irnet_tk, linear, log_linear
 
 
 class _ForwardBackward(torch.autograd.Function):
-    """y = F(w) forward; ∂ℓ/∂w = B(w)·∂ℓ/∂y backward (PC++ eq. 7)."""
+    """y = F(w) forward; ∂ℓ/∂w = B(w)·∂ℓ/∂y backward (PC++ eq. 7). B(w) is computed in the forward
+    pass together with F (they share intermediate terms) and saved in place of w."""
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, quantizer: "ForwardBackwardQuantizer") -> torch.Tensor:
-        ctx.save_for_backward(w)
-        ctx.quantizer = quantizer
-        return quantizer.forward_map(w)
+        if not ctx.needs_input_grad[0]:
+            return quantizer.forward_map(w)
+        y, b = quantizer.maps(w)
+        ctx.save_for_backward(b)
+        return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (w,) = ctx.saved_tensors
-        return grad * ctx.quantizer.backward_map(w).to(grad.dtype), None
+        (b,) = ctx.saved_tensors
+        return grad * b.to(grad.dtype), None
 
 
 class ForwardBackwardQuantizer(nn.Module):
@@ -47,6 +50,10 @@ class ForwardBackwardQuantizer(nn.Module):
 
     def backward_map(self, w: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def maps(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F(w), B(w)) in one pass; methods whose F and B share terms override it for speed."""
+        return self.forward_map(w), self.backward_map(w)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return _ForwardBackward.apply(w, self)
@@ -67,14 +74,23 @@ def _ones(w: torch.Tensor) -> torch.Tensor:
 
 def sign_swish(w: torch.Tensor, mu: float) -> torch.Tensor:
     """SS(w) = (μw/2)·tanh'(μw/2) + tanh(μw/2), tanh' = sech² (Darabi et al.; PC++ Example 3)."""
-    a = mu * w / 2
-    return a * (1 - torch.tanh(a) ** 2) + torch.tanh(a)
+    return sign_swish_maps(w, mu)[0]
 
 
 def sign_swish_grad(w: torch.Tensor, mu: float) -> torch.Tensor:
     """∇SS(w) = μ[1 − (μw/2)·tanh(μw/2)]·tanh'(μw/2) (PC++ Example 2)."""
-    a = mu * w / 2
-    return mu * (1 - a * torch.tanh(a)) * (1 - torch.tanh(a) ** 2)
+    return sign_swish_maps(w, mu)[1]
+
+
+def sign_swish_maps(w: torch.Tensor, mu: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(SS(w), ∇SS(w)) sharing a = μw/2, t = tanh(a) and sech²(a) = 1 − t²: one tanh, in-place
+    arithmetic (activation-sized tensors under BWA make this the method's main cost)."""
+    a = w * (mu / 2)
+    t = torch.tanh(a)
+    sech2 = t.square().neg_().add_(1)
+    ss = torch.addcmul(t, a, sech2)
+    grad = (a * t).neg_().add_(1).mul_(sech2).mul_(mu)
+    return ss, grad
 
 
 def approx_sign(w: torch.Tensor) -> torch.Tensor:
@@ -170,6 +186,9 @@ class BNNPlusPlus(ForwardBackwardQuantizer):
 
     def backward_map(self, w):
         return sign_swish_grad(w, self.mu)
+
+    def maps(self, w):
+        return sign_swish_maps(w, self.mu)
 
 
 # --- App. F ----------------------------------------------------------------------------------

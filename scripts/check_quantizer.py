@@ -1,0 +1,62 @@
+"""Is a forward–backward pair in PC++? Corollary 1 check (src.quant.theory) of a registered method
+or of any quantizer config, at several schedule points.
+
+    python scripts/check_quantizer.py bnnpp bireal                 # registered methods
+    python scripts/check_quantizer.py configs/quantizer/my.yaml    # your own config's weight pair
+    python scripts/check_quantizer.py --all
+
+Prints the verdict and, when the pair is not in PC++, the reason (where B = 0 while F moves, where P
+is not monotone, or where F or B is not a function of P). Exit code 0 whatever the verdicts; 2 on a
+bad name or file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from src.quant.quantizers import QUANTIZERS, build_quantizer  # noqa: E402
+from src.quant.theory import check_quantizer  # noqa: E402
+
+
+def load(spec: str):
+    if spec.endswith((".yaml", ".yml")):
+        path = Path(spec)
+        if not path.is_file():
+            raise SystemExit(f"check_quantizer: no such config file '{spec}'")
+        cfg = OmegaConf.load(path)
+        if cfg.get("weight") is None:
+            raise SystemExit(f"check_quantizer: '{spec}' has no `weight:` pair (an fp-like config) to check")
+        return instantiate(cfg.weight)
+    if spec not in QUANTIZERS:
+        print(f"check_quantizer: unknown method {spec!r}; valid: {', '.join(sorted(QUANTIZERS))}, "
+              f"or a path to a quantizer .yaml", file=sys.stderr)
+        sys.exit(2)
+    return build_quantizer(spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="*", help="method names or quantizer config files")
+    parser.add_argument("--all", action="store_true", help="every registered method")
+    parser.add_argument("--progress", type=float, nargs="+", default=[0.0, 0.5, 1.0], help="schedule points p = t/T")
+    args = parser.parse_args(argv)
+    specs = sorted(QUANTIZERS) if args.all else args.specs
+    if not specs:
+        parser.error("name at least one method or config file, or pass --all")
+    for spec in specs:
+        verdict = check_quantizer(load(spec), tuple(args.progress))
+        print(f"{spec:<28} {'in PC++' if verdict.in_pc_plus_plus else 'NOT in PC++'}"
+              + (f"  ({'; '.join(verdict.reasons)})" if verdict.reasons else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
