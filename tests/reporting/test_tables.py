@@ -68,3 +68,20 @@ def test_layout_published_diff_missing_and_literature():
 def test_paper_scale_and_smoke_tables_go_to_different_files(tmp_path):
     assert tables.output_stem("pcpp/table2", "paper", tmp_path) == tmp_path / "pcpp" / "table2"
     assert tables.output_stem("pcpp/table2", "smoke", tmp_path) == tmp_path / "pcpp" / "table2.smoke"
+
+
+def test_make_tables_cli_exit_codes(tmp_path, capsys):
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_tables
+
+    empty = tmp_path / "runs"
+    empty.mkdir()
+    args = ["conq/table1", "--scale", "mini", "--out", str(tmp_path / "t"), "--figures", str(tmp_path / "f")]
+    assert make_tables.main(args + ["--source", f"runs:{empty}"]) == 1          # cells missing
+    assert "Missing cells: 16 of 16." in (tmp_path / "t" / "conq" / "table1.mini.md").read_text()
+    assert make_tables.main(args + ["--source", "s3://bucket"]) == 2
+    assert "--source 's3://bucket' is not one of: runs, runs:<folder>, wandb:<entity>/<project>" in capsys.readouterr().err
