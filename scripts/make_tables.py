@@ -1,0 +1,69 @@
+"""Render a paper table (or figure) from the runs of its sweep, next to the published numbers.
+
+    python scripts/make_tables.py pcpp/table2 [--scale paper|mini|smoke]
+        [--source runs | runs:<folder> | wandb:<entity>/<project>] [--output-root outputs]
+        [--out results/tables] [--figures results/figures]
+    python scripts/make_tables.py all --scale smoke
+
+Writes results/tables/<paper>/<table>.md|.tex|.csv (``<table>.<scale>.*`` for mini and smoke) and,
+for figures, results/figures/<paper>_<table>[.<scale>].png. Runs are grouped by cell (the ``cell``
+node of their config) and only runs of the chosen scale are used. Exit code 0 when every cell is
+filled, 1 when cells are missing, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from src.engine.errors import UserError  # noqa: E402
+from src.reporting import tables  # noqa: E402
+from src.sweeps import spec, store  # noqa: E402
+
+
+def render(table: str, scale: str, source: str, output_root: Path, out: Path, figures: Path,
+           api=None, log=print) -> tables.Table:
+    plan = spec.plan(table, scale, output_root, strict=False)   # rendering needs the cells, not the configs
+    records = store.load(source, *table.split("/"), output_root=output_root, api=api)
+    result = tables.build(plan, records)
+    paths = tables.write(result, out)
+    if plan.kind == "figure":
+        paths["png"] = tables.plot(result, figures)
+    log(tables.to_markdown(result))
+    log("wrote " + ", ".join(str(p) for p in paths.values()))
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("table", help=f"<paper>/<table> or 'all'; one of: {', '.join(spec.list_specs())}")
+    p.add_argument("--scale", default="paper", choices=spec.SCALES)
+    p.add_argument("--source", default="runs", help="runs | runs:<folder> | wandb:<entity>/<project>")
+    p.add_argument("--output-root", type=Path, default=None, help="where the runs are ($PROXBIN_OUTPUT or outputs)")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "tables")
+    p.add_argument("--figures", type=Path, default=ROOT / "results" / "figures")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import os
+
+    output_root = args.output_root or Path(os.environ.get("PROXBIN_OUTPUT", "outputs"))
+    names = spec.list_specs() if args.table == "all" else [args.table]
+    missing = 0
+    try:
+        for name in names:
+            missing += render(name, args.scale, args.source, output_root, args.out, args.figures).missing
+    except UserError as exc:
+        print(f"make_tables: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The experiment specs: grids that match the published tables, seeds, budgets, FT dependencies,
+run names as functions of the cell, cost estimates, and clear errors for bad input."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from src.engine.errors import UserError
+from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
+from src.sweeps import spec
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_grid_is_the_published_table(table):
+    """Every printed accuracy of the paper is a cell of the sweep, and the sweep has no cell the
+    paper does not print (rows x method columns, protocol variants included)."""
+    plan = spec.plan(table, "paper", strict=False)
+    ours = {c.row + (c.method,) for c in plan.cells}
+    published = {(c.dataset, c.model, c.pipeline, c.task, c.note if c.protocols else "", c.method)
+                 for c in load_published(table) if c.statistic == "acc"}
+    assert ours == published
+    for cell in plan.cells:
+        assert (cell.source is None) == (cell.method in LITERATURE_METHODS)
+
+
+def test_every_spec_is_listed_and_plans():
+    names = spec.list_specs()
+    assert set(TABLES) < set(names)
+    assert {"pcpp/fig2", "pcpp/fig3", "pcpp/accum_bits"} < set(names)
+    for name in names:
+        plan = spec.plan(name, "paper", strict=False)
+        assert plan.jobs and plan.cells
+
+
+def test_pcpp_table2_seeds_budget_and_ft_parents(tmp_path):
+    plan = spec.plan("pcpp/table2", "paper", tmp_path)
+    seeds = Counter((j.cell["dataset"], j.cell["pipeline"], j.cell["task"], j.cell["method"]) for j in plan.jobs)
+    assert seeds[("cifar10", "e2e", "bw", "bnnpp")] == 5          # "the mean of five runs"
+    assert seeds[("cifar10", "ft", "bwaa", "pq")] == 3            # not stated: 3
+    assert seeds[("cifar10", "e2e", "bw", "fp")] == 5             # one FP network per (dataset, model) ...
+    assert not any(j.cell["method"] == "fp" and (j.cell["task"] != "bw" or j.cell["pipeline"] == "ft")
+                   for j in plan.jobs)                           # ... fills every pipeline/task row
+    assert len(plan.jobs) == 2 * (5 + 7 * 3 * 3 + 7 * 2 * 5)
+    for job in plan.jobs:
+        assert job.run_name == spec.run_name(job.cell)
+        assert job.epochs == {"e2e": 300, "ft": 100}[job.cell["pipeline"]]
+        if job.cell["pipeline"] == "ft":
+            parent = plan.job(job.parent)
+            assert parent.cell | {"seed": 0} == parent.cell and parent.cell["method"] == "fp"
+            assert parent.cell["pipeline"] == "e2e" and parent.cell["dataset"] == job.cell["dataset"]
+            want = tmp_path.resolve() / "multirun" / "pcpp" / "table2" / parent.run_name / "checkpoints" / "best.pt"
+            assert f"pipeline.checkpoint={want}" in job.values
+            assert job.stage == 1 and parent.stage == 0
+    imagenet = plan.job("imagenet_resnet50_e2e_bw_bnnpp_seed0_paper")
+    assert imagenet.groups == {"dataset": "imagenet", "model": "resnet50", "quantizer": "bnnpp", "pipeline": "e2e",
+                               "task": "bw", "optimizer": "sgd", "scheduler": "cosine"}
+    # FLOP-bound: 3 x 4.1 GFLOPs x 1,281,167 images x 300 epochs at 30 TFLOP/s; ResNet-20 is rate-bound
+    assert imagenet.gpu_hours == pytest.approx(3 * 4.1e9 * 1281167 * 300 / 30e12 / 3600)
+    assert plan.job("cifar10_resnet20_e2e_bw_pc_seed0_paper").gpu_hours == pytest.approx(50000 * 300 / 10000 / 3600)
+    bwa = plan.job("cifar10_resnet20_ft_bwa_bc_seed2_paper")
+    assert "model.net.activation=hardtanh" in bwa.values and "optimizer.lr=0.01" in bwa.values
+
+
+def test_conq_seeds_and_metric():
+    plan = spec.plan("conq/table1", "paper")
+    seeds = Counter((j.cell["model"], j.cell["method"]) for j in plan.jobs)
+    assert seeds[("resnet56", "conq")] == 10 and seeds[("resnet56", "pq")] == 4
+    assert seeds[("resnet56", "proxgen")] == 1 and seeds[("resnet56", "fp")] == 1
+    assert plan.metric == "best_test_acc"
+    assert {j.epochs for j in plan.jobs if j.cell["pipeline"] == "ft"} == {300}     # 200 prox + 100 frozen
+
+
+def test_scales_replace_budget_seeds_data_and_models(tmp_path):
+    paper = spec.plan("pcpp/table2", "paper", tmp_path)
+    mini = spec.plan("pcpp/table2", "mini", tmp_path)
+    smoke = spec.plan("pcpp/table2", "smoke", tmp_path)
+    assert {c.row + (c.method,) for c in smoke.cells} == {c.row + (c.method,) for c in paper.cells}
+    assert all(j.cell["seed"] == 0 for j in mini.jobs + smoke.jobs)
+    assert {j.epochs for j in mini.jobs} == {10, 5}
+    assert "dataset.splits.train_subset=5000" in mini.job("cifar10_resnet20_e2e_bw_pc_seed0_mini").values
+    job = smoke.job("imagenet_resnet50_ft_bwaa_bnnpp_seed0_smoke")
+    assert job.groups["model"] == "resnet20" and job.cell["model"] == "resnet50"   # stand-in, cell keeps the name
+    assert f"dataset.splits.root={tmp_path.resolve() / 'smoke_data' / 'imagenet'}" in job.values
+    assert "trainer.max_steps_per_epoch=1" in job.values and "dataset.num_classes=4" in job.values
+    names = {j.run_name for j in paper.jobs} | {j.run_name for j in mini.jobs} | {j.run_name for j in smoke.jobs}
+    assert len(names) == len(paper.jobs) + len(mini.jobs) + len(smoke.jobs)   # scales never share a directory
+
+
+def test_job_config_carries_cell_and_wandb_keys(tmp_path):
+    plan = spec.plan("pcpp/table2", "smoke", tmp_path)
+    job = plan.job("cifar10_resnet20_ft_bwa_bnnpp_seed0_smoke")
+    config = spec.job_config(job, plan)
+    assert config["cell"] == job.cell and config["run_name"] == job.run_name
+    assert {"override /quantizer": "bnnpp"} in config["defaults"]
+    assert config["model"] == {"net": {"activation": "hardtanh"}}
+    assert config["logger"]["group"] == "pcpp/table2" and config["logger"]["job_type"] == "bwa"
+    assert config["logger"]["tags"] == ["paper:pcpp", "table:table2", "dataset:cifar10", "model:resnet20",
+                                        "pipeline:ft", "task:bwa", "method:bnnpp", "seed:0", "scale:smoke"]
+
+
+def test_only_keeps_the_fp_run_a_kept_ft_run_needs():
+    plan = spec.plan("conq/table1", "paper", only={"model": ["resnet32"], "method": ["conq"]})
+    assert sorted(j.run_name for j in plan.jobs)[0] == "cifar10_resnet32_e2e_bw_fp_seed0_paper"
+    assert len(plan.jobs) == 11 and [c.method for c in plan.cells] == ["conq"]
+
+
+BAD_SPEC = """
+paper: pcpp
+table: bad
+budget: {e2e: {epochs: 3}}
+grid:
+  - {datasets: [cifar10], models: [resnet20], pipelines: [e2e], tasks: [bw], methods: [bnnpp, nosuch]}
+"""
+
+
+@pytest.mark.parametrize("table, scale, message", [
+    ("pcpp/table99", "paper", "unknown experiment 'pcpp/table99'; the paper sweeps are: conq/table1"),
+    ("pcpp/table2", "huge", "scale='huge' is not one of paper, mini, smoke"),
+    ("pcpp/bad", "paper", "pcpp/bad: quantizer 'nosuch' has no config (configs/quantizer/nosuch.yaml); available: bc, "),
+])
+def test_bad_input_is_a_user_error(tmp_path, monkeypatch, table, scale, message):
+    (tmp_path / "pcpp").mkdir()
+    (tmp_path / "pcpp" / "bad.yaml").write_text(BAD_SPEC)
+    (tmp_path / "conq").mkdir()
+    (tmp_path / "conq" / "table1.yaml").write_text(BAD_SPEC)
+    monkeypatch.setattr(spec, "EXPERIMENTS", tmp_path)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        spec.plan(table, scale)
