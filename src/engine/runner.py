@@ -264,7 +264,7 @@ class Run:
             "steps": self.global_step,
             "overflow_rates": {k.split("/", 1)[1]: v for k, v in last.items() if k.startswith("test_overflow_rate/")} or None,
             "wall_time_s": self.wall_time() if hasattr(self, "t0") else None,
-            "train_img_per_s": (sum(h["train_img_per_s"] for h in self.history) / len(self.history)) if self.history else None,
+            "train_img_per_s": _mean([h["train_img_per_s"] for h in self.history if "train_img_per_s" in h]),
             "model_summary": getattr(self, "summary", None), "init": getattr(self, "init_report", None),
             "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
             "hardware": hardware(self.device) if hasattr(self, "device") else None,
@@ -314,6 +314,10 @@ def _user_error_in(exc: BaseException | None) -> UserError | None:
             return exc
         exc = exc.__cause__
     return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _hms(seconds: float) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import timm
 import torch
 import torch.nn as nn
+from omegaconf import ListConfig
 
 from src.engine.checkpoint import load_checkpoint, model_state_from
 from src.engine.errors import UserError
@@ -30,6 +31,7 @@ def timm_model(arch: str, num_classes: int, pretrained: bool = False, checkpoint
     (``pretrained``: its hub download, or its local cache) or a local file (``checkpoint``: a proxbin
     checkpoint or a plain state_dict; tensors whose name or shape differ, e.g. a 1000-class head,
     are skipped and listed in the log). Any failure to get the weights is a UserError."""
+    kwargs = {k: tuple(v) if isinstance(v, (list, tuple, ListConfig)) else v for k, v in kwargs.items()}
     if not timm.models.is_model(arch):
         raise UserError(f"model.net.arch={arch!r} is not a timm model; see timm.list_models(), e.g. "
                         f"vit_base_patch16_224, deit_tiny_patch16_224, swin_tiny_patch4_window7_224, nest_tiny")
@@ -42,7 +44,8 @@ def timm_model(arch: str, num_classes: int, pretrained: bool = False, checkpoint
             raise UserError(
                 f"timm's pretrained weights for {arch!r} could not be loaded ({type(exc).__name__}: "
                 f"{str(exc)[:300]}). Without network access put the weights in the Hugging Face cache "
-                f"(HF_HOME) or pass a local file instead: model.pretrained=false model.checkpoint=/path/to/weights.pth"
+                f"(HF_HOME; HF_HUB_OFFLINE=1 skips the network retries) or pass a local file instead: "
+                f"model.pretrained=false model.checkpoint=/path/to/weights.pth"
             ) from None
     model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
     if checkpoint:
