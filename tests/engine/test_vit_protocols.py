@@ -151,3 +151,21 @@ def test_pretrain_stage_precedes_finetuning_hands_over_its_weights_and_resumes(t
     assert not torch.equal(pre[key], fp[key])  # stage 1 trained (lr 0.05)
     for name, value in pre.items():  # stage 2 (lr 0) starts from, and so still holds, stage 1's weights
         assert torch.equal(value, tuned[name]), name
+
+
+def test_post_training_binarization_evaluates_the_fp_model_binarized_without_training(tmp_path, fp_checkpoint):
+    run = build(tmp_path, "quantizer=ptb", f"model.checkpoint={fp_checkpoint}", "model.protocol.normalization=false")
+    assert [h["epoch"] for h in run.history] == [0] and run.global_step == 0
+    # the reference: timm's FP model with every block Linear replaced by sign(w) * mean|w|, by hand
+    torch.manual_seed(0)
+    reference = instantiate(compose_train(FAST).model.net)
+    reference.load_state_dict(torch.load(fp_checkpoint, weights_only=False))
+    with torch.no_grad():
+        for name in run.replaced:
+            w = reference.get_submodule(name).weight
+            w.copy_(torch.sign(w) * w.abs().mean())
+    images, labels = run.splits.test.tensors
+    with torch.no_grad():
+        acc = 100.0 * float((reference.eval()(images).argmax(1) == labels).float().mean())
+    assert run.history[0]["test_acc"] == pytest.approx(acc, abs=1e-6)
+    assert (tmp_path / "summary.csv").exists() and (tmp_path / "checkpoints" / "best.pt").exists()
