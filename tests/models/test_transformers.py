@@ -37,6 +37,13 @@ def test_configs_name_timm_models_at_224():
     assert compose_train(["model=resnet20", "dataset=cifar10"]).dataset.splits.image_size == 32
 
 
+def test_full_size_parameter_counts():
+    # ViT-B/16 86.6 M (NOTES.md), DeiT-T 5.7 M (Touvron et al. Table 1), both with a 1000-class head
+    for config, millions in (("vit_b16", 86.6), ("deit_t", 5.7)):
+        model = instantiate(compose_train([f"model={config}", "dataset=imagenet"]).model.net)
+        assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
+
+
 @pytest.mark.parametrize("quantizer", ["bnnpp", "pc"])
 @pytest.mark.parametrize("task", ["bw", "bwa", "bwaa"])
 @pytest.mark.parametrize("config", sorted(SHRINK))
