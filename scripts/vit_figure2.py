@@ -1,7 +1,7 @@
 """PC++ Figure 2 at tiny scale: full precision (FP) vs BNN++ (binarization-aware fine-tuning) vs
 PTB (the FP model binarized with no further optimization), for small ViTs on the digits data.
 
-    python scripts/vit_figure2.py [--epochs 2] [--fp-epochs 8]
+    python scripts/vit_figure2.py [--epochs 5] [--fp-epochs 30]
 
 For each model: an FP run; BNN++ BW fine-tuned from it with the PC++ protocols (scaling,
 normalization, KD); PTB = quantizer=ptb, trainer.max_epochs=0 on the FP weights (evaluation of
@@ -32,8 +32,8 @@ BASE = ["dataset=digits", "model=vit_tiny", "optimizer=adamw", "dataset.batch_si
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--fp-epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--fp-epochs", type=int, default=30)
     parser.add_argument("--root", type=Path, default=ROOT / "outputs" / "vit_experiments")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "figures" / "vit_figure2")
     args = parser.parse_args()

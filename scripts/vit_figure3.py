@@ -2,7 +2,7 @@
 binarization. From a full-precision tiny ViT, binarize one block's component (qkv, proj, fc1,
 fc2) or the whole block at a time, and record the accuracy drop against FP.
 
-    python scripts/vit_figure3.py [--depth 4] [--mode bat|ptb] [--epochs 1]
+    python scripts/vit_figure3.py [--depth 4] [--mode bat|ptb] [--epochs 2] [--fp-epochs 30]
 
 mode bat: BNN++ BW fine-tuning for --epochs with only that part binarized (task.blocks=[b]
 task.components=[c]); mode ptb: the FP weights binarized there with no training. Writes
@@ -34,8 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--mode", choices=("bat", "ptb"), default="bat")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--fp-epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--fp-epochs", type=int, default=30)
     parser.add_argument("--root", type=Path, default=ROOT / "outputs" / "vit_experiments")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "figures" / "vit_figure3")
     args = parser.parse_args()
