@@ -3,7 +3,7 @@
   model.protocol.scaling        (1) binary weights × s = mean|w| of the layer's latent weights
                                     (true: the quantizer's ``scale``, ``layer`` if it says none;
                                     false: ``none``, plain ±1)
-  model.protocol.normalization  (2) one more LayerNorm at the end of each attention block
+  model.protocol.normalization  (2) one more LayerNorm at the end of each binarized attention block
   model.protocol.pretrain       (3) a binarization-aware stage before fine-tuning (src.engine.stages)
   model.protocol.kd             (4) distillation from the full-precision model (src.engine.distill)
 
@@ -59,5 +59,6 @@ def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> Prot
                 "none: set model.checkpoint=<fp weights>, model.pretrained=true, or pipeline=ft with its "
                 "checkpoint; or model.protocol.kd=false")
         teacher = frozen_copy(model)
-    norms = add_attention_norms(model) if protocol.normalization and binarizing else []
+    # only the blocks being binarized get the extra LayerNorm (all of them unless task.blocks says otherwise)
+    norms = add_attention_norms(model, blocks) if protocol.normalization and binarizing else []
     return ProtocolSetup(quantizer=quantizer, only=only, teacher=teacher, norms=norms)

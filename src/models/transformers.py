@@ -100,13 +100,15 @@ def _post_attention_norm(module: nn.Module, args: Any, output: torch.Tensor) -> 
     return module.post_norm(output)
 
 
-def add_attention_norms(model: nn.Module) -> list[str]:
+def add_attention_norms(model: nn.Module, blocks: Iterable[int] | None = None) -> list[str]:
     """Protocol (2) of PC++ §4.3: one more LayerNorm at the end of each attention block — applied
     to the attention module's output (after its projection, before the residual add). Registered
     as ``<block>.attn.post_norm`` (trained with the rest) and applied by a forward hook, so timm's
-    own module names, and hence checkpoints, are unchanged. Returns the new modules' names."""
+    own module names, and hence checkpoints, are unchanged. Only the blocks with indices in
+    ``blocks`` (default all) get one. Returns the new modules' names."""
     added = []
-    for name in transformer_blocks(model):
+    names = transformer_blocks(model)
+    for name in (names if blocks is None else [names[int(b)] for b in blocks]):
         attn = model.get_submodule(name).attn
         dim = _attention_dim(attn)
         ref = next(attn.parameters())

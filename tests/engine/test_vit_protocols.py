@@ -63,6 +63,8 @@ def test_normalization_adds_one_trained_layernorm_per_attention_block(tmp_path):
     assert not [n for n, _ in without.model.named_modules() if n.endswith("post_norm")]
     fp = build(tmp_path / "fp", "quantizer=fp")  # a full-precision run keeps timm's model as it is
     assert not [n for n, _ in fp.model.named_modules() if n.endswith("post_norm")]
+    one = build(tmp_path / "one", "task.blocks=[1]")  # only the binarized blocks get one
+    assert [n for n, _ in one.model.named_modules() if n.endswith("post_norm")] == ["blocks.1.attn.post_norm"]
 
     run = Run(compose_train([*FAST, "quantizer=bnnpp", "trainer.max_epochs=1", "optimizer=adam"]), tmp_path / "on")
     assert run.execute()["status"] == "completed"
