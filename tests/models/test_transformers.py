@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
 import timm
 import torch
 import torch.nn as nn
 from hydra.utils import instantiate
 
-import pytest
 from conftest import TINY, compose_train
 from src.engine.errors import UserError
 from src.engine.runner import Run
