@@ -19,14 +19,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from src.engine.errors import UserError
-from src.engine.runner import EXIT_CODES, Run
+from src.engine.runner import EXIT_CODES
+from src.engine.stages import run_stages
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 log = logging.getLogger("proxbin")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    return Run(cfg, run_dir).execute()
+    return run_stages(cfg, run_dir)  # a plain Run unless model.protocol.pretrain asks for two stages
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

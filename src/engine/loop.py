@@ -69,8 +69,11 @@ def _autocast(s: StepSettings):
 
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, update_rule: Any,
-                s: StepSettings, ctx: DistContext, global_step: int, total_steps: int, desc: str) -> dict[str, float]:
-    """Returns loss, accuracy, steps, images and seconds of the epoch; raises Diverged on NaN/inf."""
+                s: StepSettings, ctx: DistContext, global_step: int, total_steps: int, desc: str,
+                distiller: Any = None) -> dict[str, float]:
+    """Returns loss, accuracy, steps, images and seconds of the epoch; raises Diverged on NaN/inf.
+    ``distiller(x, logits, ce_loss) -> objective`` replaces the plain cross-entropy objective
+    (src.engine.distill); the reported train_loss stays the cross-entropy."""
     model.train()
     criterion = nn.CrossEntropyLoss()
     loss_sum = correct = seen = steps = 0.0
@@ -91,8 +94,9 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         with _autocast(s):
             logits = model(x)
             loss = criterion(logits.float(), y)
+            objective = loss if distiller is None else distiller(x, logits, loss)
         extra = auxiliary_loss(model)
-        objective = loss if extra is None else loss + extra
+        objective = objective if extra is None else objective + extra
         finite = bool(torch.isfinite(objective))
         if ctx.enabled:
             finite = all_reduce_sum([float(not finite)], ctx, s.device)[0] == 0

@@ -27,10 +27,12 @@ from src.engine import distributed as D
 from src.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.engine.errors import Diverged, UserError
-from src.engine.init import initialise
+from src.engine.distill import Distiller
+from src.engine.init import initialise, load_matching
 from src.engine.io import atomic_write_csv, atomic_write_json
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.loop import StepSettings, eval_loader, evaluate, train_epoch, train_loader
+from src.engine.protocol import apply_protocols
 from src.quant.hooks import accumulator_metrics, evaluation_form
 from src.quant.layers import latent_weights, layer_factory
 from src.quant.monitor import BinarizationMonitor
@@ -78,8 +80,12 @@ def build_update_rule(quantizer: DictConfig, model: torch.nn.Module, optimizer: 
 class Run:
     """State of one run; ``execute()`` returns the results dictionary it also writes."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path):
+    def __init__(self, cfg: DictConfig, run_dir: Path, stage_init: Path | None = None):
         self.cfg = cfg
+        # weights of an earlier stage (src.engine.stages), loaded after surgery: they include the
+        # binarized layers' latent weights and the protocol's extra LayerNorms
+        self.stage_init = stage_init
+        self.distiller: Distiller | None = None
         self.run_dir = Path(run_dir)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.fingerprint = config_fingerprint(self.config)
@@ -104,9 +110,17 @@ class Run:
             raise UserError(f"dataset.num_classes={cfg.dataset.num_classes} but the data has {splits.num_classes} classes")
         self.splits = splits
         model = instantiate(cfg.model.net)
-        self.init_report = initialise(model, cfg.pipeline, cfg.model)
-        self.replaced = quantize_model(model, build_layer_factory(cfg.quantizer, cfg.task), list(cfg.task.keep_fp))
+        self.init_report = initialise(model, cfg.pipeline, cfg.model) or getattr(model, "checkpoint_report", None)
+        protocol = apply_protocols(model, cfg, binarizing=cfg.quantizer.get("weight") is not None)
+        self.replaced = quantize_model(model, build_layer_factory(protocol.quantizer, cfg.task), list(cfg.task.keep_fp),
+                                       only=protocol.only)
+        if self.stage_init is not None:
+            state = load_checkpoint(self.stage_init)["model"]
+            self.init_report = {"source": str(self.stage_init), "stage": "pretrain", **load_matching(model, state, True)}
         model.to(self.device)
+        if protocol.teacher is not None:
+            p = cfg.model.protocol
+            self.distiller = Distiller(protocol.teacher.to(self.device), model, p.kd_temperature, **p.kd_weights)
         if cfg.trainer.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
@@ -192,12 +206,17 @@ class Run:
         probe = train_loader(self.splits.train, self.batch, 0, self.ctx, int(cfg.seed), 0)
         steps_per_epoch = len(probe) if self.settings.max_steps is None else min(len(probe), self.settings.max_steps)
         total_steps = steps_per_epoch * max_epochs
+        if max_epochs == 0 and not self.history:  # evaluation only (e.g. post-training binarization)
+            self.history.append({"epoch": 0, "step": 0, **self.evaluate()})
+            self.best = {"test_acc": self.history[-1]["test_acc"], "epoch": 0}
+            self.save_epoch(0, True)
         for epoch in range(self.start_epoch, max_epochs):
             loader = train_loader(self.splits.train, self.batch, int(cfg.dataset.num_workers), self.ctx, int(cfg.seed),
                                   epoch, pin_memory=self.device.type == "cuda")
             t_epoch = time.perf_counter()
             stats = train_epoch(self.net, loader, self.optimizer, self.update_rule, self.settings, self.ctx,
-                                self.global_step, total_steps, desc=f"epoch {epoch + 1}/{max_epochs}")
+                                self.global_step, total_steps, desc=f"epoch {epoch + 1}/{max_epochs}",
+                                distiller=self.distiller)
             self.global_step += stats["steps"]
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
@@ -207,7 +226,8 @@ class Run:
                    "epoch_time_s": time.perf_counter() - t_epoch,
                    "train_img_per_s": stats["images"] / max(stats["seconds"], 1e-9),
                    **self.monitor.epoch_metrics(), **train_overflow,
-                   **accumulator_metrics(self.model, prefix="test_")}
+                   **accumulator_metrics(self.model, prefix="test_"),
+                   **({f"kd_{k}": v for k, v in self.distiller.last.items()} if self.distiller else {})}
             self.history.append(row)
             improved = row["test_acc"] > self.best["test_acc"]
             if improved:
@@ -239,13 +259,13 @@ class Run:
             "status": status, **extra,
             "run_name": self.cfg.run_name, "run_dir": str(self.run_dir),
             "final_test_acc": last.get("test_acc"), "final_test_acc_soft": last.get("test_acc_soft"),
-            "best_test_acc": self.best["test_acc"] if self.best["epoch"] else None, "best_epoch": self.best["epoch"],
+            "best_test_acc": self.best["test_acc"] if self.best["epoch"] is not None else None, "best_epoch": self.best["epoch"],
             "train_loss": last.get("train_loss"), "train_acc": last.get("train_acc"),
             "epochs_completed": last.get("epoch", 0), "max_epochs": int(self.cfg.trainer.max_epochs),
             "steps": self.global_step,
             "overflow_rates": {k.split("/", 1)[1]: v for k, v in last.items() if k.startswith("test_overflow_rate/")} or None,
             "wall_time_s": self.wall_time() if hasattr(self, "t0") else None,
-            "train_img_per_s": (sum(h["train_img_per_s"] for h in self.history) / len(self.history)) if self.history else None,
+            "train_img_per_s": _mean([h["train_img_per_s"] for h in self.history if "train_img_per_s" in h]),
             "model_summary": getattr(self, "summary", None), "init": getattr(self, "init_report", None),
             "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
             "hardware": hardware(self.device) if hasattr(self, "device") else None,
@@ -295,6 +315,10 @@ def _user_error_in(exc: BaseException | None) -> UserError | None:
             return exc
         exc = exc.__cause__
     return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _hms(seconds: float) -> str:

@@ -40,17 +40,21 @@ def resolve_keep_fp(model: nn.Module, keep_fp: Iterable[str]) -> set[str]:
     return kept
 
 
-def quantize_model(model: nn.Module, make_layer: LayerFactory | None, keep_fp: Iterable[str] = POSITIONS) -> list[str]:
+def quantize_model(model: nn.Module, make_layer: LayerFactory | None, keep_fp: Iterable[str] = POSITIONS,
+                   only: Iterable[str] | None = None) -> list[str]:
     """Replace every eligible layer not kept in full precision by ``make_layer(name, layer)``.
 
     ``make_layer`` returns the replacement, or None to leave that layer alone; a None factory
-    (the ``fp`` quantizer) leaves the model untouched. Returns the names that were replaced."""
+    (the ``fp`` quantizer) leaves the model untouched. ``only`` (names) restricts the candidates,
+    e.g. to the Linear layers of chosen transformer blocks; every other layer stays in full
+    precision. Returns the names that were replaced."""
     if make_layer is None:
         return []
     kept = resolve_keep_fp(model, keep_fp)
+    allowed = None if only is None else set(only)
     replaced = []
     for name in eligible_layers(model):
-        if name in kept:
+        if name in kept or (allowed is not None and name not in allowed):
             continue
         new = make_layer(name, model.get_submodule(name))
         if new is not None:

@@ -1,0 +1,64 @@
+"""The binarization protocols of PC++ §4.3 for vision transformers, read from ``model.protocol``.
+
+  model.protocol.scaling        (1) binary weights × s = mean|w| of the layer's latent weights
+                                    (true: the quantizer's ``scale``, ``layer`` if it says none;
+                                    false: ``none``, plain ±1)
+  model.protocol.normalization  (2) one more LayerNorm at the end of each binarized attention block
+  model.protocol.pretrain       (3) a binarization-aware stage before fine-tuning (src.engine.stages)
+  model.protocol.kd             (4) distillation from the full-precision model (src.engine.distill)
+
+and which Linear layers are binarized: ``task.blocks`` (indices; null = all) and
+``task.components`` (subset of qkv, proj, fc1, fc2; null = all). Models without a ``protocol``
+node (the CNNs) are untouched: their surgery is the plain first/last-kept one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch.nn as nn
+from omegaconf import DictConfig, OmegaConf
+
+from src.engine.distill import frozen_copy
+from src.engine.errors import UserError
+from src.models.transformers import add_attention_norms, block_linears
+
+
+@dataclass
+class ProtocolSetup:
+    quantizer: Any                      # the quantizer config with the protocol's scale
+    only: list[str] | None = None       # the layers surgery may replace (None: all eligible)
+    teacher: nn.Module | None = None    # frozen FP copy for KD
+    norms: list[str] = field(default_factory=list)
+
+
+def has_fp_weights(cfg: DictConfig) -> bool:
+    return bool(cfg.model.get("pretrained") or cfg.model.get("checkpoint") or cfg.pipeline.name == "ft")
+
+
+def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> ProtocolSetup:
+    """Call after the FP weights are loaded and before surgery: returns what surgery and the
+    engine need, and adds the LayerNorms of protocol (2) to ``model`` when binarizing."""
+    protocol = cfg.model.get("protocol")
+    blocks, components = cfg.task.get("blocks"), cfg.task.get("components")
+    if protocol is None:
+        if blocks is not None or components is not None:
+            block_linears(model, blocks, components)  # raises the UserError: not a transformer
+        return ProtocolSetup(quantizer=cfg.quantizer)
+    only = block_linears(model, blocks, components)
+    quantizer = OmegaConf.create(OmegaConf.to_container(cfg.quantizer, resolve=True))
+    if quantizer.get("weight") is not None:
+        current = quantizer.get("scale", "none")
+        quantizer.scale = (current if current != "none" else "layer") if protocol.scaling else "none"
+    teacher = None
+    if protocol.kd:
+        if not has_fp_weights(cfg):
+            raise UserError(
+                "model.protocol.kd=true distils from the full-precision pre-trained model, but this run has "
+                "none: set model.checkpoint=<fp weights>, model.pretrained=true, or pipeline=ft with its "
+                "checkpoint; or model.protocol.kd=false")
+        teacher = frozen_copy(model)
+    # only the blocks being binarized get the extra LayerNorm (all of them unless task.blocks says otherwise)
+    norms = add_attention_norms(model, blocks) if protocol.normalization and binarizing else []
+    return ProtocolSetup(quantizer=quantizer, only=only, teacher=teacher, norms=norms)

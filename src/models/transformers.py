@@ -1,0 +1,125 @@
+"""Vision transformers from timm (ViT, DeiT, Swin, NesT) and the parts binarization acts on.
+
+A *transformer block* is any module with an ``attn`` and an ``mlp`` child (timm's ViT/DeiT
+``Block``, Swin's ``SwinTransformerBlock``, NesT's ``TransformerLayer``), numbered in registration
+order across stages. Its binarizable *components* are the Linear layers ``attn.qkv``,
+``attn.proj``, ``mlp.fc1`` and ``mlp.fc2`` (PC++ §4.3); patch embedding, patch merging / pooling
+and the classifier head lie outside the blocks and stay in full precision.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import timm
+import torch
+import torch.nn as nn
+from omegaconf import ListConfig
+
+from src.engine.checkpoint import load_checkpoint, model_state_from
+from src.engine.errors import UserError
+
+log = logging.getLogger("proxbin")
+
+COMPONENTS = {"qkv": "attn.qkv", "proj": "attn.proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+
+
+def timm_model(arch: str, num_classes: int, pretrained: bool = False, checkpoint: str | None = None,
+               **kwargs: Any) -> nn.Module:
+    """``timm.create_model(arch, num_classes=..., **kwargs)``; then either timm's pretrained weights
+    (``pretrained``: its hub download, or its local cache) or a local file (``checkpoint``: a proxbin
+    checkpoint or a plain state_dict; tensors whose name or shape differ, e.g. a 1000-class head,
+    are skipped and listed in the log). Any failure to get the weights is a UserError."""
+    kwargs = {k: tuple(v) if isinstance(v, (list, tuple, ListConfig)) else v for k, v in kwargs.items()}
+    if not timm.models.is_model(arch):
+        raise UserError(f"model.net.arch={arch!r} is not a timm model; see timm.list_models(), e.g. "
+                        f"vit_base_patch16_224, deit_tiny_patch16_224, swin_tiny_patch4_window7_224, nest_tiny")
+    if pretrained and checkpoint:
+        raise UserError("set either model.pretrained=true or model.checkpoint=<path>, not both")
+    if pretrained:
+        try:
+            return timm.create_model(arch, pretrained=True, num_classes=num_classes, **kwargs)
+        except Exception as exc:  # offline hub, missing cache, or an architecture without weights
+            raise UserError(
+                f"timm's pretrained weights for {arch!r} could not be loaded ({type(exc).__name__}: "
+                f"{str(exc)[:300]}). Without network access put the weights in the Hugging Face cache "
+                f"(HF_HOME; HF_HUB_OFFLINE=1 skips the network retries) or pass a local file instead: "
+                f"model.pretrained=false model.checkpoint=/path/to/weights.pth"
+            ) from None
+    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
+    if checkpoint:
+        from src.engine.init import load_matching  # the ft pipeline's loader: same report, same errors
+
+        report = load_matching(model, model_state_from(load_checkpoint(checkpoint)), strict=False)
+        model.checkpoint_report = {"source": str(checkpoint), **report}
+        log.info("model.checkpoint %s: %d tensors loaded, skipped %s", checkpoint, report["loaded"],
+                 report["shape_mismatch"] + report["unexpected"])
+    return model
+
+
+def timm_pretrained_state_dict(arch: str) -> dict[str, torch.Tensor]:
+    """timm's pretrained weights as a state_dict (for ``pipeline=ft pipeline.pretrained=true``)."""
+    return timm.create_model(arch, pretrained=True).state_dict()
+
+
+def transformer_blocks(model: nn.Module) -> list[str]:
+    """Names of the transformer blocks (modules with ``attn`` and ``mlp``), in forward order."""
+    return [name for name, m in model.named_modules()
+            if isinstance(getattr(m, "attn", None), nn.Module) and isinstance(getattr(m, "mlp", None), nn.Module)]
+
+
+def block_linears(model: nn.Module, blocks: Iterable[int] | None = None,
+                  components: Iterable[str] | None = None) -> list[str]:
+    """The Linear layers to binarize: ``components`` (default all of qkv, proj, fc1, fc2) of the
+    blocks whose index is in ``blocks`` (default all). Raises UserError on bad indices/names."""
+    names = transformer_blocks(model)
+    if not names:
+        raise UserError(
+            f"task.blocks / task.components select transformer blocks, but {type(model).__name__} has none "
+            f"(no module with `attn` and `mlp`); leave them null for CNNs")
+    chosen = list(range(len(names))) if blocks is None else [int(b) for b in blocks]
+    bad = [b for b in chosen if not 0 <= b < len(names)]
+    if bad:
+        raise UserError(f"task.blocks={list(blocks)} has indices {bad} outside 0..{len(names) - 1} "
+                        f"(this model has {len(names)} transformer blocks)")
+    parts = list(COMPONENTS) if components is None else list(components)
+    unknown = [c for c in parts if c not in COMPONENTS]
+    if unknown:
+        raise UserError(f"task.components={parts} has {unknown}; valid components are {list(COMPONENTS)}")
+    out = []
+    for b in chosen:
+        for c in parts:
+            name = f"{names[b]}.{COMPONENTS[c]}"
+            if isinstance(model.get_submodule(name), nn.Linear):
+                out.append(name)
+    return out
+
+
+def _post_attention_norm(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    return module.post_norm(output)
+
+
+def add_attention_norms(model: nn.Module, blocks: Iterable[int] | None = None) -> list[str]:
+    """Protocol (2) of PC++ §4.3: one more LayerNorm at the end of each attention block — applied
+    to the attention module's output (after its projection, before the residual add). Registered
+    as ``<block>.attn.post_norm`` (trained with the rest) and applied by a forward hook, so timm's
+    own module names, and hence checkpoints, are unchanged. Only the blocks with indices in
+    ``blocks`` (default all) get one. Returns the new modules' names."""
+    added = []
+    names = transformer_blocks(model)
+    for name in (names if blocks is None else [names[int(b)] for b in blocks]):
+        attn = model.get_submodule(name).attn
+        dim = _attention_dim(attn)
+        ref = next(attn.parameters())
+        attn.post_norm = nn.LayerNorm(dim, device=ref.device, dtype=ref.dtype)
+        attn.register_forward_hook(_post_attention_norm)
+        added.append(f"{name}.attn.post_norm")
+    return added
+
+
+def _attention_dim(attn: nn.Module) -> int:
+    proj = getattr(attn, "proj", None)
+    if isinstance(proj, nn.Linear):
+        return proj.out_features
+    raise UserError(f"cannot add a LayerNorm after {type(attn).__name__}: it has no Linear `proj`")

@@ -1,0 +1,112 @@
+"""Transformer configs over timm: names, 2-step runs of every config x BW/BWA/BWAA x {bnnpp, pc}
+(shrunk to 32 px), the exact set of binarized Linear layers, local checkpoints, offline pretrained."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+from hydra.utils import instantiate
+
+from conftest import TINY, compose_train
+from src.engine.errors import UserError
+from src.engine.runner import Run
+from src.models.transformers import COMPONENTS, block_linears, timm_model, transformer_blocks
+from src.quant.layers import QuantizedLayerMixin
+
+REAL = {"vit_b16": "vit_base_patch16_224", "deit_t": "deit_tiny_patch16_224", "deit_s": "deit_small_patch16_224",
+        "deit_b": "deit_base_patch16_224", "swin_t": "swin_tiny_patch4_window7_224", "nest_t": "nest_tiny"}
+VIT_SHRINK = ["model.input_size=32", "+model.net.patch_size=4", "+model.net.depth=2", "+model.net.embed_dim=32",
+              "+model.net.num_heads=2"]
+# the real configs at 32 px and a few blocks, so that a CPU runs them in seconds
+SHRINK = {"vit_b16": VIT_SHRINK, "deit_t": VIT_SHRINK, "deit_s": VIT_SHRINK, "deit_b": VIT_SHRINK, "vit_tiny": [],
+          "swin_t": ["model.input_size=32", "+model.net.patch_size=2", "+model.net.embed_dim=16",
+                     "+model.net.depths=[1,1]", "+model.net.num_heads=[1,2]", "+model.net.window_size=4"],
+          "nest_t": ["model.input_size=32", "+model.net.patch_size=4"]}
+FAST = ["trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false", "trainer.eval_soft=false",
+        "dataset.batch_size=8", "dataset.splits.test_fraction=0.05"]
+
+
+def test_configs_name_timm_models_at_224():
+    for config, arch in REAL.items():
+        cfg = compose_train([f"model={config}", "dataset=cifar10"])
+        assert cfg.model.net.arch == arch and timm.models.is_model(arch)
+        assert cfg.model.input_size == 224 and cfg.dataset.splits.image_size == 224  # CIFAR resized to 224
+        assert set(cfg.model.protocol) >= {"scaling", "normalization", "pretrain", "kd"}
+    assert compose_train(["model=resnet20", "dataset=cifar10"]).dataset.splits.image_size == 32
+
+
+def test_full_size_parameter_counts():
+    # ViT-B/16 86.6 M (NOTES.md), DeiT-T 5.7 M (Touvron et al. Table 1), both with a 1000-class head
+    for config, millions in (("vit_b16", 86.6), ("deit_t", 5.7)):
+        model = instantiate(compose_train([f"model={config}", "dataset=imagenet"]).model.net)
+        assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
+
+
+@pytest.mark.parametrize("quantizer", ["bnnpp", "pc"])
+@pytest.mark.parametrize("task", ["bw", "bwa", "bwaa"])
+@pytest.mark.parametrize("config", sorted(SHRINK))
+def test_every_config_runs_two_steps_binarizing_exactly_the_block_linears(tmp_path, config, task, quantizer):
+    cfg = compose_train([f"model={config}", f"quantizer={quantizer}", f"task={task}", *FAST, *SHRINK[config]])
+    run = Run(cfg, tmp_path)
+    results = run.execute()
+    assert results["status"] == "completed", results.get("message")
+    assert results["steps"] == 2 and results["final_test_acc"] is not None
+    model = run.model
+    expected = {f"{b}.{c}" for b in transformer_blocks(model) for c in COMPONENTS.values()}
+    quantized = {n for n, m in model.named_modules() if isinstance(m, QuantizedLayerMixin)}
+    assert quantized == expected == set(run.replaced)
+    plain = [n for n, m in model.named_modules() if type(m) in (nn.Linear, nn.Conv2d)]
+    assert plain[0] == "patch_embed.proj" and plain[-1] in ("head", "head.fc")  # kept in full precision
+    assert all(not n.startswith(tuple(transformer_blocks(model))) for n in plain)  # nothing in a block left out
+    layer = model.get_submodule(sorted(expected)[0])
+    assert (layer.act_quantizer is not None) == (task != "bw") and (layer.accumulator is not None) == (task == "bwaa")
+
+
+def test_task_blocks_and_components_select_exactly_those_layers(tmp_path):
+    cfg = compose_train(["model=vit_tiny", "quantizer=bnnpp", "task.blocks=[1]", "task.components=[qkv,fc2]",
+                         "trainer.max_epochs=0", "model.protocol.normalization=false"])
+    torch.manual_seed(0)
+    before = instantiate(cfg.model.net).state_dict()
+    run = Run(cfg, tmp_path)
+    assert run.execute()["status"] == "completed"
+    assert run.replaced == ["blocks.1.attn.qkv", "blocks.1.mlp.fc2"]
+    for name, module in run.model.named_modules():
+        if isinstance(module, nn.Linear) and name not in run.replaced:
+            assert type(module) is nn.Linear, name  # untouched: still timm's own Linear
+    # the selected layers are quantized copies of the same weights
+    assert torch.equal(run.model.blocks[1].attn.qkv.weight, before["blocks.1.attn.qkv.weight"])
+    with pytest.raises(UserError, match=r"indices \[2\] outside 0..1"):
+        block_linears(run.model, [2], None)
+    with pytest.raises(UserError, match="valid components are"):
+        block_linears(run.model, None, ["q"])
+    cnn = compose_train(["model=resnet20", "quantizer=bnnpp", "task.blocks=[0]"])
+    with pytest.raises(UserError, match="has none"):
+        Run(cnn, tmp_path / "cnn").execute()
+
+
+def test_local_checkpoint_loads_into_timm_model_minus_a_differing_head(tmp_path):
+    torch.manual_seed(1)
+    source = timm_model("vit_tiny_patch16_224", 100, img_size=32, patch_size=4, depth=2, embed_dim=32, num_heads=2)
+    path = tmp_path / "fp100.pth"
+    torch.save(source.state_dict(), path)
+    model = timm_model("vit_tiny_patch16_224", 10, checkpoint=str(path), img_size=32, patch_size=4, depth=2,
+                       embed_dim=32, num_heads=2)
+    assert model.checkpoint_report["shape_mismatch"] == ["head.bias", "head.weight"]
+    for key, value in source.state_dict().items():
+        if not key.startswith("head."):
+            assert torch.equal(value, model.state_dict()[key]), key
+    with pytest.raises(UserError, match="does not exist"):
+        timm_model("vit_tiny_patch16_224", 10, checkpoint=str(tmp_path / "missing.pth"))
+
+
+def test_pretrained_offline_is_a_clear_user_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against a dead network
+    cfg = compose_train(["model=deit_t", "model.pretrained=true", *TINY])
+    with pytest.raises(UserError, match="timm's pretrained weights for 'deit_tiny_patch16_224' could not be loaded"
+                                        r".*model.checkpoint=/path/to/weights.pth"):
+        Run(cfg, tmp_path).execute()
+    assert not (tmp_path / "results.json").exists()
