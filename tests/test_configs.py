@@ -49,3 +49,14 @@ def test_objects_are_built_from_targets():
     cfg = compose_train()
     for node in (cfg.dataset.splits, cfg.model.net, cfg.optimizer, cfg.scheduler):
         assert "_target_" in node
+
+
+EXPERIMENTS = sorted(str(p.relative_to(CONFIGS / "experiment").with_suffix("")) for p in (CONFIGS / "experiment").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_with_the_train_config(experiment):
+    cfg = compose_train([f"experiment={experiment}"])
+    OmegaConf.to_container(cfg, resolve=True)
+    if "/" in experiment:  # a paper table's sweep spec (scripts/reproduce.py reads it)
+        assert f"{cfg.reproduce.paper}/{cfg.reproduce.table}" == experiment
