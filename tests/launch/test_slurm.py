@@ -77,7 +77,17 @@ def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[s
     job_id = job() if callable(job) else job
     subprocess.run([a.replace("{job}", job_id) for a in how], check=True, timeout=30)
     wait_for(lambda: job_state(job_id) == "PENDING", "the requeued job to be pending", 60, job_id, output_root)
-    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True, timeout=30)
+
+    def released() -> bool:
+        # Repeated: an update that lands while slurmctld is still processing the requeue can be
+        # overwritten by the requeue's own begin time, which would leave the job held for minutes.
+        if job_state(job_id) != "PENDING":
+            return True
+        subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30, capture_output=True)
+        time.sleep(3)
+        return job_state(job_id) != "PENDING"
+
+    wait_for(released, "the requeued job to start again", 90, job_id, output_root)
     return job_id
 
 
