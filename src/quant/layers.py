@@ -27,6 +27,11 @@ class QuantizedLayerMixin:
 
     evaluation_form = "binary"
 
+    def __init__(self, *args: Any, weight_quantizer: nn.Module, act_quantizer: nn.Module | None = None,
+                 accumulator: nn.Module | None = None, scale: str = "none", **kwargs: Any):
+        super().__init__(*args, **kwargs)  # nn.Conv2d / nn.Linear with their own arguments
+        self._setup(weight_quantizer, act_quantizer, accumulator, scale)
+
     def _setup(self, weight_quantizer: nn.Module, act_quantizer: nn.Module | None, accumulator: nn.Module | None,
                scale: str) -> None:
         if scale not in SCALES:
@@ -103,11 +108,6 @@ def _per_output(s: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
-    def __init__(self, *args: Any, weight_quantizer: nn.Module, act_quantizer: nn.Module | None = None,
-                 accumulator: nn.Module | None = None, scale: str = "none", **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._setup(weight_quantizer, act_quantizer, accumulator, scale)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Under BWAA the accumulation is computed in fp32 with autocast off, so its integers are exact.
         x = self.quantized_input(x)
@@ -118,11 +118,6 @@ class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
 
 
 class QuantizedLinear(QuantizedLayerMixin, nn.Linear):
-    def __init__(self, *args: Any, weight_quantizer: nn.Module, act_quantizer: nn.Module | None = None,
-                 accumulator: nn.Module | None = None, scale: str = "none", **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._setup(weight_quantizer, act_quantizer, accumulator, scale)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.quantized_input(x)
         if self.accumulator is None:

@@ -104,6 +104,13 @@ def approx_sign_grad(w: torch.Tensor) -> torch.Tensor:
     return (2 - 2 * w.abs()).clamp_min(0)
 
 
+class SignForward(ForwardBackwardQuantizer):
+    """Methods whose forward quantizer is the projection F = sign (sign(0) = +1); they differ in B."""
+
+    def forward_map(self, w):
+        return sign(w)
+
+
 # --- Table 1 --------------------------------------------------------------------------------
 
 class Identity(ForwardBackwardQuantizer):
@@ -117,11 +124,8 @@ class Identity(ForwardBackwardQuantizer):
         return _ones(w)
 
 
-class BinaryConnect(ForwardBackwardQuantizer):
+class BinaryConnect(SignForward):
     """BC: F = P_Q = sign, B = identity (the straight-through estimator of PC++ eq. 2)."""
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         return _ones(w)
@@ -145,26 +149,20 @@ class ProxConnect(ForwardBackwardQuantizer):
         return _ones(w)
 
 
-class BNN(ForwardBackwardQuantizer):
+class BNN(SignForward):
     """BNN (Hubara et al.): F = sign, B = 1_[−1,1], i.e. (T∘P, T'∘P) with T = hard tanh and P of
     PC++ eq. (9) (Example 1)."""
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         return (w.abs() <= 1).to(w.dtype)
 
 
-class BNNPlus(ForwardBackwardQuantizer):
+class BNNPlus(SignForward):
     """BNN+ (Darabi et al.): F = sign, B = ∇SS with fixed μ (PC++ Example 2; not in PC++)."""
 
     def __init__(self, mu: float = 5.0):
         super().__init__()
         self.mu = mu
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         return sign_swish_grad(w, self.mu)
@@ -193,11 +191,8 @@ class BNNPlusPlus(ForwardBackwardQuantizer):
 
 # --- App. F ----------------------------------------------------------------------------------
 
-class BiReal(ForwardBackwardQuantizer):
+class BiReal(SignForward):
     """Bi-Real Net: F = sign, B = ApproxSign' = max(2 − 2|w|, 0) (not in PC++)."""
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         return approx_sign_grad(w)
@@ -222,15 +217,12 @@ class PolyPlus(ForwardBackwardQuantizer):
         return self.c * approx_sign_grad(self.c * w)
 
 
-class EDE(ForwardBackwardQuantizer):
+class EDE(SignForward):
     """IR-Net's EDE: F = sign, B = k·t·(1 − tanh²(t·w)), t: Tmin → Tmax log-linearly, k = max(1/t, 1)."""
 
     def __init__(self, t_min: float = 0.1, t_max: float = 10.0):
         super().__init__()
         self.t_min, self.t_max = t_min, t_max
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         t, k = irnet_tk(self.t_min, self.t_max, self.progress)
@@ -245,7 +237,7 @@ class EDEPlus(EDE):
         return k * torch.tanh(t * w)
 
 
-class RBNN(ForwardBackwardQuantizer):
+class RBNN(SignForward):
     """RBNN: F = sign, B = k·max(√2·t − t²|w|, 0), the derivative of k(√2·t·w − t²·w|w|/2) on
     |w| ≤ √2/t; t, k on the IR-Net schedule with Tmin = 0.01, Tmax = 10 (not in PC++)."""
 
@@ -253,15 +245,12 @@ class RBNN(ForwardBackwardQuantizer):
         super().__init__()
         self.t_min, self.t_max = t_min, t_max
 
-    def forward_map(self, w):
-        return sign(w)
-
     def backward_map(self, w):
         t, k = irnet_tk(self.t_min, self.t_max, self.progress)
         return k * (math.sqrt(2) * t - t * t * w.abs()).clamp_min(0)
 
 
-class ReAct(ForwardBackwardQuantizer):
+class ReAct(SignForward):
     """ReActNet's RSign: F(x) = sign(x + β), B(x) = ApproxSign'(x + β), with a learnable shift β per
     channel (activations; ``bind_channels`` is called by the layer factory). For weights, or before
     binding, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented.
@@ -287,9 +276,6 @@ class ReAct(ForwardBackwardQuantizer):
         shape = [1] * x.dim()
         shape[self.channel_dim] = -1
         return x + self.shift.view(shape).to(x.dtype)
-
-    def forward_map(self, w):
-        return sign(w)
 
     def backward_map(self, w):
         return approx_sign_grad(w)
