@@ -15,7 +15,6 @@ Writes results/bench/<model>_b<batch>.json and .md with the machine's descriptio
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
 from src.engine.distributed import DistContext  # noqa: E402
-from src.engine.environment import git_commit  # noqa: E402
+from src.engine.environment import git_commit, hardware  # noqa: E402
 from src.engine.io import atomic_write_json, atomic_write_text  # noqa: E402
 from src.engine.loop import StepSettings, train_epoch  # noqa: E402
 from src.engine.runner import build_layer_factory, build_update_rule  # noqa: E402
@@ -71,21 +70,6 @@ class Case:
         stats = train_epoch(self.model, self.batches * steps, self.optimizer, self.update_rule, self.settings,
                             DistContext(), global_step=0, total_steps=2 * steps, desc=self.name)
         return stats["seconds"] / steps
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, object]:
-    return {"cpu": cpu_name(), "cores": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
 
 
 def profile(case: Case, steps: int) -> str:
@@ -141,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "model": args.model, "batch": args.batch, "steps_per_block": args.steps, "repeats": args.repeats,
         "channels_last": args.channels_last, "fp_step_s": fp, "fp_img_per_s": args.batch / fp, "rows": rows,
-        "machine": machine(), "git_commit": git_commit(),
+        "machine": hardware(torch.device("cpu")) | {"torch": torch.__version__}, "git_commit": git_commit(),
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "profiles": {name: profile(next(c for c in cases if c.name == name), args.steps) for name in args.profile},
     }
@@ -155,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"# Training-step time vs FP: {report['model']}, batch {report['batch']}",
-             "", f"Machine: {m['cpu']}, {m['cores']} threads, torch {m['torch']}, {m['platform']}; "
+             "", f"Machine: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}, {m['platform']}; "
              f"channels_last={report['channels_last']}; median of {report['repeats']} interleaved blocks of "
              f"{report['steps_per_block']} steps; measured {report['measured_at']} (commit {report['git_commit']}).",
              "", f"FP step: {report['fp_step_s'] * 1000:.0f} ms ({report['fp_img_per_s']:.0f} img/s).", "",

@@ -88,11 +88,10 @@ class QuantizedLayerMixin:
             return self.act_quantizer.binarize(x)
         return self.act_quantizer(x)
 
-    def finish(self, acc: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    def finish(self, acc: torch.Tensor, s: torch.Tensor | None, channel_dim: int) -> torch.Tensor:
         """BWAA: integer accumulation → accumulator (cyclic in training, exact wrap in binary
-        evaluation) → × scale → + bias. The wrap is not linear, so here s must follow it."""
+        evaluation) → × scale s → + bias. The wrap is not linear, so here s must follow it."""
         acc = self.accumulator(acc)
-        s = self.weight_scale()
         shape = [1] * acc.dim()
         shape[channel_dim] = -1
         if s is not None:
@@ -113,8 +112,9 @@ class QuantizedConv2d(QuantizedLayerMixin, nn.Conv2d):
         x = self.quantized_input(x)
         if self.accumulator is None:
             return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
-        acc = accumulate_conv2d(x, self.quantized_weight(), self.stride, self.padding, self.dilation, self.groups)
-        return self.finish(acc, channel_dim=1)
+        s = self.weight_scale()
+        acc = accumulate_conv2d(x, self._unit_weight(s), self.stride, self.padding, self.dilation, self.groups)
+        return self.finish(acc, s, channel_dim=1)
 
 
 class QuantizedLinear(QuantizedLayerMixin, nn.Linear):
@@ -122,7 +122,8 @@ class QuantizedLinear(QuantizedLayerMixin, nn.Linear):
         x = self.quantized_input(x)
         if self.accumulator is None:
             return F.linear(x, self.effective_weight(), self.bias)
-        return self.finish(accumulate_linear(x, self.quantized_weight()), channel_dim=-1)
+        s = self.weight_scale()
+        return self.finish(accumulate_linear(x, self._unit_weight(s)), s, channel_dim=-1)
 
 
 def quantized_copy(layer: nn.Module, **quant: Any) -> nn.Module:
