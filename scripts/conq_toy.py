@@ -26,7 +26,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.engine.io import atomic_write_csv  # noqa: E402
+from src.core.io import atomic_write_csv  # noqa: E402
 from src.quant import conq_toy as toy  # noqa: E402
 
 X0 = (-2.0, -1.5, -1.0, -0.5, -0.21, -0.19, -0.1, -0.005, -0.003, 0.0, 0.5, 1.0, 1.5, 2.0)

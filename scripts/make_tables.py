@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.engine.errors import UserError  # noqa: E402
+from src.core.errors import UserError  # noqa: E402
 from src.reporting import tables  # noqa: E402
 from src.sweeps import spec, store  # noqa: E402
 

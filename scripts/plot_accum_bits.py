@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.engine.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
+from src.core.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
 
 COLUMNS = ("bits", "status", "test_acc", "best_test_acc", "overflow_rate_mean", "overflow_rate_max", "run_dir")
 

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.engine.runner import EXIT_CODES
 from src.engine.stages import run_stages
 

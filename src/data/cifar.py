@@ -7,7 +7,7 @@ from pathlib import Path
 from torchvision import datasets, transforms
 
 from src.data.splits import CIFAR_MEAN, CIFAR_STD, Splits, take_subset
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 def _presence_checked(base: type) -> type:
     """torchvision re-hashes every batch file (MD5) on each start; with the per-file checksums set

@@ -7,7 +7,7 @@ from pathlib import Path
 from torchvision import datasets, transforms
 
 from src.data.splits import IMAGENET_MEAN, IMAGENET_STD, Splits, take_subset
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 
 def imagenet_transforms(image_size: int) -> tuple[transforms.Compose, transforms.Compose]:

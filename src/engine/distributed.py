@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 
 @dataclass(frozen=True)

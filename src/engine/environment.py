@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 
 def select_device(spec: str, local_rank: int = 0) -> torch.device:

@@ -7,8 +7,8 @@ from typing import Any
 import torch.nn as nn
 from hydra.utils import instantiate
 
-from src.engine.checkpoint import load_checkpoint, model_state_from
-from src.engine.errors import UserError
+from src.core.checkpoint import load_checkpoint, model_state_from
+from src.core.errors import UserError
 
 
 def load_matching(model: nn.Module, state: dict[str, Any], strict: bool) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm import tqdm
 
 from src.engine.distributed import DistContext, all_reduce_sum
-from src.engine.errors import Diverged
+from src.core.errors import Diverged
 from src.quant.hooks import auxiliary_loss, set_progress
 
 

@@ -21,7 +21,7 @@ import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
 from src.engine.distill import frozen_copy
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.models.transformers import add_attention_norms, block_linears
 
 

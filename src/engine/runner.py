@@ -24,12 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from src.engine import distributed as D
-from src.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from src.core.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
-from src.engine.errors import Diverged, UserError
+from src.core.errors import Diverged, UserError
 from src.engine.distill import Distiller
 from src.engine.init import initialise, load_matching
-from src.engine.io import atomic_write_csv, atomic_write_json
+from src.core.io import atomic_write_csv, atomic_write_json
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.loop import StepSettings, eval_loader, evaluate, train_epoch, train_loader
 from src.engine.protocol import apply_protocols

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.engine.runner import Run
 
 PRETRAIN_DIR = "pretrain"

@@ -17,8 +17,8 @@ import torch
 import torch.nn as nn
 from omegaconf import ListConfig
 
-from src.engine.checkpoint import load_checkpoint, model_state_from
-from src.engine.errors import UserError
+from src.core.checkpoint import load_checkpoint, model_state_from
+from src.core.errors import UserError
 
 log = logging.getLogger("proxbin")
 

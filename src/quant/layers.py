@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from src.accum import accumulate_conv2d, accumulate_linear
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 SCALES = ("none", "layer", "channel")
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from src.engine.io import atomic_write_text
+from src.core.io import atomic_write_text
 from src.reporting.paper import TABLES, load_published
 from src.sweeps.spec import Plan, TableCell
 from src.sweeps.store import RunRecord

@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS, PIPELINES, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]

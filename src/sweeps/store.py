@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 METRICS = ("final_test_acc", "best_test_acc")
 

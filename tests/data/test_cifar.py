@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.data.cifar import build_cifar
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 
 def _pickle(path: Path, obj: dict) -> None:

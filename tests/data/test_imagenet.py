@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from src.data.imagenet import build_imagenet
-from src.engine.errors import UserError
+from src.core.errors import UserError
 
 
 def write_tree(root, classes=("n01440764", "n01443537", "n01484850"), per_class=2):

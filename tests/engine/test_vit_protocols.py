@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_train
 from src.engine.distill import Distiller, frozen_copy, token_similarities
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.engine.runner import Run
 from src.engine.stages import run_stages
 from src.quant.hooks import evaluation_form

@@ -10,7 +10,7 @@ import torch.nn as nn
 from hydra.utils import instantiate
 
 from conftest import TINY, compose_train
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.engine.runner import Run
 from src.models.transformers import COMPONENTS, block_linears, timm_model, transformer_blocks
 from src.quant.layers import QuantizedLayerMixin

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import CONFIGS, compose_train
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.engine.runner import Run
 from src.quant.hooks import evaluation_form
 from src.quant.layers import QuantizedLayerMixin

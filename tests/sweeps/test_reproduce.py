@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS
 from src.sweeps import launch, spec
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
 from src.sweeps import spec
 

@@ -16,7 +16,7 @@ from wandb.apis.public import Run as WandbRun
 
 from conftest import ROOT
 from engine.wandb_records import run_contents
-from src.engine.errors import UserError
+from src.core.errors import UserError
 from src.sweeps import store
 
 sys.path.insert(0, str(ROOT / "scripts"))

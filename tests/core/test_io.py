@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from src.engine.io import atomic_write, atomic_write_csv, atomic_write_json
+from src.core.io import atomic_write, atomic_write_csv, atomic_write_json
 
 
 def test_failed_write_keeps_old_file(tmp_path):

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.engine.errors import UserError
-from src.engine.io import atomic_write
+from src.core.errors import UserError
+from src.core.io import atomic_write
 
 
 def rng_state() -> dict[str, Any]:
