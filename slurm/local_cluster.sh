@@ -12,7 +12,8 @@
 # Exit codes: 0 ok, 3 not root, 4 packages missing and not installable, 5 the daemons did not come up,
 # 6 a slurm.conf this script did not write is in place (left untouched).
 # The cluster: partition "debug" (default), one node = this machine (all its CPUs, 90% of its memory),
-# select/cons_tres, proctrack/linuxproc, task/none, no accounting, daemons run as root.
+# select/cons_tres, proctrack/linuxproc, task/none, no accounting, daemons run as root, a requeued job
+# held 10 s instead of 120 s (AuthInfo=cred_expire, below).
 set -uo pipefail
 
 CONF_DIR=/etc/slurm
@@ -23,6 +24,11 @@ SPOOL=/var/spool/slurmd
 LOGS=/var/log/slurm
 PARTITION=debug
 NODE=$(hostname -s)
+# SLURM holds a requeued job for the job credential's lifetime (AuthInfo=cred_expire, default 120 s) so
+# that it never starts while slurmd still holds the previous run's revoked credential (a start inside
+# that window dies with "Job credential revoked"). A one-node test cluster needs no two minutes: 10 s
+# lets a requeued job restart by itself quickly, and still covers job start-up on this machine.
+CRED_EXPIRE=10
 
 die() { echo "local_cluster: $2" >&2; exit "$1"; }
 have_binaries() { command -v slurmctld && command -v slurmd && command -v munged && command -v sbatch; } >/dev/null 2>&1
@@ -66,6 +72,7 @@ SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=cred_expire=$CRED_EXPIRE
 StateSaveLocation=$STATE
 SlurmdSpoolDir=$SPOOL
 SlurmctldPidFile=/run/slurmctld.pid
@@ -90,7 +97,7 @@ SlurmdTimeout=60
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
-  if [ -f "$CONF" ] && cmp -s "$tmp" "$CONF"; then rm -f "$tmp"; else mv "$tmp" "$CONF"; chmod 644 "$CONF"; fi
+  if [ -f "$CONF" ] && cmp -s "$tmp" "$CONF"; then rm -f "$tmp"; else mv "$tmp" "$CONF"; chmod 644 "$CONF"; CONF_CHANGED=1; fi
 }
 
 # Every query is bounded: with the controller down, SLURM's clients retry for a long time.
@@ -108,7 +115,11 @@ start() {
   install
   start_munge
   write_conf
-  if status; then echo "local_cluster: up (partition $PARTITION, node $NODE)"; return 0; fi
+  if status; then
+    # daemons already up with an older slurm.conf of ours: make them read the new one
+    [ "${CONF_CHANGED:-0}" -eq 0 ] || timeout 30 scontrol reconfigure || die 5 "scontrol reconfigure failed"
+    echo "local_cluster: up (partition $PARTITION, node $NODE)"; return 0
+  fi
   running /run/slurmctld.pid || slurmctld || die 5 "slurmctld did not start (see $LOGS/slurmctld.log)"
   SECONDS=0
   until ctl_up; do

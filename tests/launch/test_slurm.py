@@ -71,23 +71,16 @@ def array_tasks(name: str, index: int) -> list[str]:
 
 def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[str]) -> str:
     """Wait until the job has checkpointed its first epoch, make it requeue itself mid-run with the
-    command ``how`` ("{job}" = its id), and let SLURM start it again at once (it holds a requeued job
-    for about two minutes otherwise)."""
+    command ``how`` ("{job}" = its id), and wait until SLURM starts it again by itself. SLURM holds a
+    requeued job for the credential lifetime (AuthInfo=cred_expire, 10 s on the local cluster) so that
+    it cannot start while slurmd still holds the old, revoked credential; forcing an earlier start
+    (`scontrol update StartTime=now`) races that and can kill the job at start."""
     wait_for(lambda: (run_dir / "summary.csv").exists(), "the first epoch's checkpoint", 180, job, output_root)
     job_id = job() if callable(job) else job
     subprocess.run([a.replace("{job}", job_id) for a in how], check=True, timeout=30)
     wait_for(lambda: job_state(job_id) == "PENDING", "the requeued job to be pending", 60, job_id, output_root)
-
-    def released() -> bool:
-        # Repeated: an update that lands while slurmctld is still processing the requeue can be
-        # overwritten by the requeue's own begin time, which would leave the job held for minutes.
-        if job_state(job_id) != "PENDING":
-            return True
-        subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30, capture_output=True)
-        time.sleep(3)
-        return job_state(job_id) != "PENDING"
-
-    wait_for(released, "the requeued job to start again", 90, job_id, output_root)
+    wait_for(lambda: job_state(job_id) not in ("PENDING", "REQUEUED", "REQUEUE_HOLD"),
+             "the requeued job to start again", 120, job_id, output_root)
     return job_id
 
 
