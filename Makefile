@@ -1,11 +1,12 @@
-# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the tests).
-# Both create .venv and install the project into it when it is missing.
+# On a fresh machine: `make demo` (the main job), `make test` (the fast lane: every test not marked
+# slow or slurm, a few minutes) and `make test-full` (the whole suite, what CI runs through .ci/run).
+# Each creates .venv and installs the project into it when it is missing.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-full install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not slurm" --durations=10 $(PYTEST_ARGS)
+
+test-full: $(STAMP)
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 clean:
