@@ -45,12 +45,12 @@ class StepSettings:
         _check("precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS))
         for key in ("channels_last", "progress"):
             _check(key, getattr(self, key), isinstance(getattr(self, key), bool), "true or false")
-        _check("grad_clip", self.grad_clip, self.grad_clip is None or _positive(self.grad_clip, float),
+        _check("grad_clip", self.grad_clip, self.grad_clip is None or _positive(self.grad_clip),
                "a positive max gradient norm, or null (no clipping)")
-        _check("log_every_n_steps", self.log_every_n_steps, _positive(self.log_every_n_steps, int),
+        _check("log_every_n_steps", self.log_every_n_steps, _positive(self.log_every_n_steps, (int,)),
                "a positive integer")
         _check("max_steps_per_epoch", self.max_steps_per_epoch,
-               self.max_steps_per_epoch is None or _positive(self.max_steps_per_epoch, int),
+               self.max_steps_per_epoch is None or _positive(self.max_steps_per_epoch, (int,)),
                "a positive integer, or null (the whole epoch)")
 
     @classmethod
@@ -62,9 +62,8 @@ class StepSettings:
         return batches if self.max_steps_per_epoch is None else min(batches, self.max_steps_per_epoch)
 
 
-def _positive(value: Any, kind: type) -> bool:
-    number = (int, float) if kind is float else int
-    return isinstance(value, number) and not isinstance(value, bool) and value > 0
+def _positive(value: Any, types: tuple[type, ...] = (int, float)) -> bool:
+    return isinstance(value, types) and not isinstance(value, bool) and value > 0
 
 
 def _check(key: str, value: Any, ok: bool, valid: str) -> None:
