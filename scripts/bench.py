@@ -29,10 +29,9 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from src.engine.distributed import DistContext  # noqa: E402
 from src.engine.environment import git_commit, hardware  # noqa: E402
 from src.core.io import atomic_write_json, atomic_write_text  # noqa: E402
-from src.engine.loop import StepSettings, train_epoch  # noqa: E402
+from src.engine.loop import StepSettings, TrainStep, train_epoch  # noqa: E402
 from src.engine.runner import build_layer_factory, build_update_rule  # noqa: E402
 from src.quant.surgery import quantize_model  # noqa: E402
 
@@ -61,14 +60,14 @@ class Case:
         self.model = net
         self.optimizer = instantiate(cfg.optimizer)(net.parameters())
         self.update_rule = build_update_rule(cfg.quantizer, net, self.optimizer)
-        self.settings = StepSettings(device=torch.device("cpu"), channels_last=channels_last, progress_bar=False)
+        self.settings = StepSettings(device=torch.device("cpu"), channels_last=channels_last, progress=False)
         self.batches = [(batch, labels)]
         self.times: list[float] = []
 
     def run(self, steps: int) -> float:
         """Seconds per step over ``steps`` steps of the engine's own train_epoch."""
-        stats = train_epoch(self.model, self.batches * steps, self.optimizer, self.update_rule, self.settings,
-                            DistContext(), global_step=0, total_steps=2 * steps, desc=self.name)
+        step = TrainStep(self.model, self.optimizer, self.settings, 2 * steps, self.update_rule)
+        stats = train_epoch(step, self.batches * steps, global_step=0, desc=self.name)
         return stats["seconds"] / steps
 
 

@@ -31,13 +31,14 @@ from src.engine.distill import Distiller
 from src.engine.init import initialise, load_matching
 from src.core.io import atomic_write_csv, atomic_write_json
 from src.engine.loggers import NullLogger, build_logger
-from src.engine.loop import StepSettings, eval_loader, evaluate, train_epoch, train_loader
+from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, plain_objective, train_epoch, train_loader
 from src.engine.protocol import apply_protocols
 from src.quant.hooks import accumulator_metrics, evaluation_form
 from src.quant.layers import latent_weights, layer_factory
 from src.quant.monitor import BinarizationMonitor
 from src.quant.summary import format_summary, model_summary
 from src.quant.surgery import quantize_model
+from src.quant.updates import NullUpdate
 
 log = logging.getLogger("proxbin")
 
@@ -71,9 +72,9 @@ def build_layer_factory(quantizer: DictConfig, task: DictConfig):
 
 
 def build_update_rule(quantizer: DictConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
-    """The method's update rule (src.quant.updates) over the latent weights; None for `fp`."""
+    """The method's update rule (src.quant.updates) over the latent weights; NullUpdate for `fp`."""
     if quantizer.get("update_rule") is None:
-        return None
+        return NullUpdate()
     return instantiate(quantizer.update_rule)(latent_weights(model), optimizer)
 
 
@@ -103,8 +104,7 @@ class Run:
         self.device = select_device(cfg.trainer.device, int(os.environ.get("LOCAL_RANK", 0)))
         self.ctx = D.init_distributed(self.device.type)
         seed_everything(int(cfg.seed), bool(cfg.trainer.deterministic))
-        if cfg.trainer.precision not in ("fp32", "bf16"):
-            raise UserError(f"trainer.precision={cfg.trainer.precision!r} is not one of fp32, bf16")
+        self.settings = StepSettings.from_trainer(cfg.trainer, self.device)
         splits = instantiate(cfg.dataset.splits)
         if splits.num_classes != cfg.dataset.num_classes:
             raise UserError(f"dataset.num_classes={cfg.dataset.num_classes} but the data has {splits.num_classes} classes")
@@ -121,7 +121,7 @@ class Run:
         if protocol.teacher is not None:
             p = cfg.model.protocol
             self.distiller = Distiller(protocol.teacher.to(self.device), model, p.kd_temperature, **p.kd_weights)
-        if cfg.trainer.channels_last:
+        if self.settings.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
         self.monitor = BinarizationMonitor(latent_weights(model))
@@ -130,11 +130,6 @@ class Run:
         self.optimizer = instantiate(cfg.optimizer)(model.parameters())
         self.scheduler = instantiate(cfg.scheduler)(self.optimizer)
         self.update_rule = build_update_rule(cfg.quantizer, model, self.optimizer)
-        self.settings = StepSettings(
-            device=self.device, bf16=cfg.trainer.precision == "bf16", channels_last=bool(cfg.trainer.channels_last),
-            grad_clip=cfg.trainer.grad_clip, progress_bar=bool(cfg.trainer.progress),
-            max_steps=cfg.trainer.max_steps_per_epoch,
-        )
         self.batch = D.per_rank_batch(int(cfg.dataset.batch_size), self.ctx)
         self.start_epoch = 0
         run_id = self.maybe_resume()
@@ -165,8 +160,7 @@ class Run:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.update_rule is not None and "update_rule" in state:
-            self.update_rule.load_state_dict(state["update_rule"])
+        self.update_rule.load_state_dict(state.get("update_rule", {}))
         self.start_epoch = state["epoch"]
         self.global_step = state["global_step"]
         self.history = state["history"]
@@ -183,7 +177,7 @@ class Run:
             "scheduler": self.scheduler.state_dict(), "epoch": epoch, "global_step": self.global_step,
             "history": self.history, "best": self.best, "rng": rng_state(), "fingerprint": self.fingerprint,
             "wall_time_s": self.wall_time(), "wandb_run_id": self.logger.run_id, "config": self.config,
-            **({"update_rule": self.update_rule.state_dict()} if self.update_rule is not None else {}),
+            "update_rule": self.update_rule.state_dict(),
         }
 
     def wall_time(self) -> float:
@@ -204,8 +198,9 @@ class Run:
         max_epochs = int(cfg.trainer.max_epochs)
         stop_after = cfg.trainer.stop_after_epoch
         probe = train_loader(self.splits.train, self.batch, 0, self.ctx, int(cfg.seed), 0)
-        steps_per_epoch = len(probe) if self.settings.max_steps is None else min(len(probe), self.settings.max_steps)
-        total_steps = steps_per_epoch * max_epochs
+        total_steps = self.settings.steps_per_epoch(len(probe)) * max_epochs
+        step = TrainStep(self.net, self.optimizer, self.settings, total_steps, self.update_rule,
+                         self.distiller or plain_objective, self.ctx)
         if max_epochs == 0 and not self.history:  # evaluation only (e.g. post-training binarization)
             self.history.append({"epoch": 0, "step": 0, **self.evaluate()})
             self.best = {"test_acc": self.history[-1]["test_acc"], "epoch": 0}
@@ -214,9 +209,7 @@ class Run:
             loader = train_loader(self.splits.train, self.batch, int(cfg.dataset.num_workers), self.ctx, int(cfg.seed),
                                   epoch, pin_memory=self.device.type == "cuda")
             t_epoch = time.perf_counter()
-            stats = train_epoch(self.net, loader, self.optimizer, self.update_rule, self.settings, self.ctx,
-                                self.global_step, total_steps, desc=f"epoch {epoch + 1}/{max_epochs}",
-                                distiller=self.distiller)
+            stats = train_epoch(step, loader, self.global_step, f"epoch {epoch + 1}/{max_epochs}", self.logger)
             self.global_step += stats["steps"]
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()

@@ -1,6 +1,7 @@
 """Update rules: the third axis of a method (PC++ §2–3) — which variable the optimizer's step
 changes and what happens after it. The engine calls ``set_progress(p)`` before each forward,
-``before_step()`` after backward, and ``after_step(lr)`` after ``optimizer.step()``.
+``before_step()`` after backward, and ``after_step(lr)`` after ``optimizer.step()``; a method
+without an update rule gets :class:`NullUpdate`, whose hooks do nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,27 @@ from src.quant.schedules import linear
 PROXES = {"proxquant": prox_proxquant, "conq": prox_conq}
 
 
-class LatentUpdate:
+class NullUpdate:
+    """Plain training (``fp``, or a quantizer config without an update rule): the optimizer's step
+    is the whole update, w_{t+1} = w_t − η_t ∇ℓ(w_t); every hook does nothing."""
+
+    def set_progress(self, p: float) -> None:
+        pass
+
+    def before_step(self) -> None:
+        pass
+
+    def after_step(self, lr: float) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class LatentUpdate(NullUpdate):
     """PC / PC++ (eq. 7): the optimizer updates the latent w* with the gradient taken at F(w*);
     nothing else, except an optional clip of w* to [−1, 1] (BinaryConnect's practice) and an
     optional final stage: once progress ≥ ``freeze_at`` the weights become sign(w) and stop
@@ -42,9 +63,6 @@ class LatentUpdate:
             w.requires_grad_(False)
             w.grad = None
         self.frozen = True
-
-    def before_step(self) -> None:
-        pass
 
     @torch.no_grad()
     def after_step(self, lr: float) -> None:
@@ -115,7 +133,15 @@ class ProximalUpdate(LatentUpdate):
 class ProxGenUpdate(ProximalUpdate):
     """ProxGen (Yun et al. 2021; ConQ Table 1 baseline): ProxQuant's prox taken in Adam's diagonal
     metric D = diag(√v̂ + ε): argmin_x ½(x − z)ᵀD(x − z) + lr·λ·r(x), i.e. elementwise strength
-    lr·λ / D_ii. Needs an Adam-family optimizer (its exp_avg_sq state)."""
+    lr·λ / D_ii. Needs an Adam-family optimizer (its exp_avg_sq state).
+
+    The regularizer is ProxQuant's W-shape only: ProxGen is defined as ProxQuant with a
+    preconditioner (ConQ §5.2), and ConQ's prox needs a strength below ½, which lr·λ / D_ii exceeds
+    wherever v̂ is small."""
+
+    def __init__(self, weights, optimizer=None, lam_start: float = 0.0, lam_end: float = 0.03,
+                 clip: bool = True, freeze_at: float | None = None):
+        super().__init__(weights, optimizer, "proxquant", lam_start, lam_end, clip, freeze_at)
 
     def strength(self, w: torch.Tensor, lr: float):
         state = self.optimizer.state.get(w, {}) if self.optimizer is not None else {}
@@ -126,7 +152,3 @@ class ProxGenUpdate(ProximalUpdate):
         step = float(state["step"])
         denom = (state["exp_avg_sq"] / (1 - beta2 ** step)).sqrt() + eps
         return lr * self.lam / denom
-
-    def apply(self, lr: float) -> None:
-        for w in self.weights:
-            w.copy_(prox_proxquant(w, self.strength(w, lr)))

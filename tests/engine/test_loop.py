@@ -1,15 +1,28 @@
 """The engine's extension points for quantizers: progress t/T each step, the update rule's
-before/after-step hooks around every optimizer step, and evaluation in the binary form."""
+before/after-step hooks around every optimizer step, and evaluation in the binary form; the step
+settings taken from the ``trainer`` config key for key; the every-n-steps log."""
 
 from __future__ import annotations
 
+import copy
+import io
+import logging
+import sys
+from dataclasses import fields, replace
+
+import pytest
 import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset
 
+from conftest import compose_train
+from src.core.errors import UserError
 from src.engine.distributed import DistContext
-from src.engine.loop import StepSettings, eval_loader, evaluate, train_epoch, train_loader
+from src.engine.loggers import NullLogger
+from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, train_epoch, train_loader
 from src.quant.hooks import evaluation_form, set_progress
+
+CPU = torch.device("cpu")
 
 
 class Recorder(nn.Module):
@@ -56,8 +69,8 @@ def test_progress_and_update_hooks_run_every_step():
     rule = SpyRule(model[0].linear.weight)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     loader = train_loader(_data(), batch_size=4, num_workers=0, ctx=DistContext(), seed=0, epoch=1)
-    s = StepSettings(device=torch.device("cpu"), progress_bar=False)
-    stats = train_epoch(model, loader, opt, rule, s, DistContext(), global_step=3, total_steps=12, desc="t")
+    step = TrainStep(model, opt, StepSettings(device=CPU, progress=False), total_steps=12, update_rule=rule)
+    stats = train_epoch(step, loader, global_step=3, desc="t")
     assert stats["steps"] == 3
     assert model[0].progress == [3 / 12, 4 / 12, 5 / 12]
     kinds = [e[0] for e in rule.events]
@@ -68,10 +81,24 @@ def test_progress_and_update_hooks_run_every_step():
         assert not torch.equal(before, after) and rule.events[3 * i + 2][2] == 0.5
 
 
+def test_without_update_rule_the_step_is_the_optimizers():
+    """The null update rule: one step is w − η ∇ℓ(w), computed here by hand from the gradient."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    x, y = _data(4).tensors
+    expected = copy.deepcopy(model)
+    nn.functional.cross_entropy(expected(x), y).backward()
+    want = [p.detach() - 0.5 * p.grad for p in expected.parameters()]
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.5), StepSettings(device=CPU, progress=False), 1)
+    train_epoch(step, [(x, y)], global_step=0, desc="t")
+    for got, w in zip(model.parameters(), want):
+        torch.testing.assert_close(got.detach(), w, rtol=0, atol=1e-7)
+
+
 def test_evaluation_form_switches_and_restores():
     model = nn.Sequential(Recorder())
     loader = eval_loader(_data(), batch_size=6, num_workers=0, ctx=DistContext())
-    s = StepSettings(device=torch.device("cpu"), progress_bar=False)
+    s = StepSettings(device=CPU, progress=False)
     with evaluation_form(model, "soft"):
         evaluate(model, loader, s, DistContext())
     evaluate(model, loader, s, DistContext())
@@ -79,7 +106,95 @@ def test_evaluation_form_switches_and_restores():
 
 
 def test_progress_outside_unit_interval_is_refused():
-    import pytest
-
     with pytest.raises(ValueError, match=r"progress must lie in \[0, 1\], got 1.5"):
         set_progress(nn.Sequential(Recorder()), 1.5)
+
+
+def test_step_settings_are_the_trainer_config_keys():
+    trainer = compose_train(["trainer.precision=bf16", "trainer.max_steps_per_epoch=7", "trainer.grad_clip=1.5",
+                             "trainer.log_every_n_steps=9", "trainer.progress=false"]).trainer
+    s = StepSettings.from_trainer(trainer, CPU)
+    assert s.device == CPU
+    for f in fields(StepSettings):  # every field is a trainer key of the same name and value
+        if f.name != "device":
+            assert getattr(s, f.name) == trainer[f.name], f.name
+    assert (s.precision, s.max_steps_per_epoch, s.grad_clip, s.log_every_n_steps, s.progress) == ("bf16", 7, 1.5, 9, False)
+    assert s.steps_per_epoch(5) == 5 and s.steps_per_epoch(20) == 7
+
+
+@pytest.mark.parametrize("key,value,valid", [
+    ("precision", "fp16", "fp32 or bf16"),
+    ("log_every_n_steps", 0, "a positive integer"),
+    ("max_steps_per_epoch", 0, "a positive integer, or null"),
+    ("grad_clip", -1.0, "a positive max gradient norm, or null"),
+    ("progress", "yes", "true or false"),
+    ("channels_last", 1, "true or false"),
+])
+def test_bad_step_setting_names_the_key_and_the_valid_values(key, value, valid):
+    with pytest.raises(UserError, match=f"trainer.{key}={value!r} is not valid: it must be {valid}"):
+        StepSettings(device=CPU, **{key: value})
+
+
+class RecordingLogger(NullLogger):
+    def __init__(self):
+        self.calls: list[tuple[dict, int]] = []
+
+    def log(self, metrics, step):
+        self.calls.append((dict(metrics), step))
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _epoch(settings: StepSettings, logger: NullLogger = NullLogger(), max_steps: int | None = None):
+    """Six steps of batch 2 from global step 3 (of 12), from the same initial model each call."""
+    torch.manual_seed(0)
+    model = nn.Sequential(Recorder())
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loader = train_loader(_data(), batch_size=2, num_workers=0, ctx=DistContext(), seed=0, epoch=1)
+    if max_steps is not None:
+        settings = replace(settings, max_steps_per_epoch=max_steps)
+    return train_epoch(TrainStep(model, opt, settings, total_steps=12), loader, global_step=3, desc="epoch 1/2",
+                       logger=logger)
+
+
+def test_every_n_steps_the_running_metrics_go_to_the_logger():
+    logger = RecordingLogger()
+    stats = _epoch(StepSettings(device=CPU, progress=False, log_every_n_steps=3), logger)
+    assert stats["steps"] == 6
+    assert [step for _, step in logger.calls] == [6, 9]  # global steps 4..9: every 3rd
+    assert all(m["step"] == step and m["lr"] == 0.5 for m, step in logger.calls)
+    # the running values are the epoch's means so far: after 3 steps those of a 3-step epoch,
+    # at the epoch's last step those of the whole epoch
+    first_three = _epoch(StepSettings(device=CPU, progress=False), max_steps=3)
+    assert logger.calls[0][0]["running_train_loss"] == pytest.approx(first_three["train_loss"], rel=1e-12)
+    assert logger.calls[0][0]["running_train_acc"] == pytest.approx(first_three["train_acc"], rel=1e-12)
+    assert logger.calls[1][0]["running_train_loss"] == pytest.approx(stats["train_loss"], rel=1e-12)
+    assert logger.calls[1][0]["running_train_acc"] == pytest.approx(stats["train_acc"], rel=1e-12)
+
+
+def test_progress_line_in_a_log_file_and_a_bar_on_a_terminal(monkeypatch, caplog):
+    logger = RecordingLogger()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file: not a terminal
+    with caplog.at_level(logging.INFO, logger="proxbin"):
+        _epoch(StepSettings(device=CPU, log_every_n_steps=3), logger)
+    lines = [r.getMessage() for r in caplog.records if r.name == "proxbin"]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2  step 6/12  ") and "step 9/12" in lines[1]
+    for line, (metrics, _) in zip(lines, logger.calls):
+        assert "img/s" in line and line.endswith(f"loss {metrics['running_train_loss']:.4f}")
+    assert sys.stderr.getvalue() == ""  # no tqdm bar in a log file
+
+    caplog.clear()
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with caplog.at_level(logging.INFO, logger="proxbin"):
+        _epoch(StepSettings(device=CPU, log_every_n_steps=3))
+    assert not [r for r in caplog.records if r.name == "proxbin"]
+    assert "epoch 1/2" in terminal.getvalue()  # the bar, drawn on the terminal
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with caplog.at_level(logging.INFO, logger="proxbin"):
+        _epoch(StepSettings(device=CPU, progress=False, log_every_n_steps=3))
+    assert not [r for r in caplog.records if r.name == "proxbin"]  # progress=false: silent

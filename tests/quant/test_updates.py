@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from src.quant.quantizers import build_quantizer
-from src.quant.updates import LatentUpdate, ProxGenUpdate, ProximalUpdate, ReverseProxConnect
+from src.quant.updates import LatentUpdate, NullUpdate, ProxGenUpdate, ProximalUpdate, ReverseProxConnect
 
 A = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.8], [0.7, 0.1, 0.4], [-0.6, 0.9, 0.2]])
 Y = np.array([0.9, -1.1, 0.5, 0.3])
@@ -132,12 +132,28 @@ def test_freeze_stage_binarizes_and_stops_the_weights():
     np.testing.assert_array_equal(got[2], np.where(got[1] >= 0, 1.0, -1.0))
 
 
-def test_ptb_has_no_update_rule_and_plain_training():
+@pytest.mark.parametrize("make_rule", [LatentUpdate, lambda weights, optimizer: NullUpdate()], ids=["ptb", "null"])
+def test_ptb_and_no_update_rule_are_plain_training(make_rule):
+    """w_{t+1} = w_t − η ∇ℓ(w_t): PTB's latent update with an identity F, and the null rule."""
     w, want = W0.copy(), []
     for _ in range(3):
         w = w - LR * grad(w)
         want.append(w.copy())
-    np.testing.assert_allclose(run("ptb", LatentUpdate), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(run("ptb", make_rule), want, rtol=1e-12, atol=1e-12)
+
+
+def test_null_update_has_no_state():
+    rule = NullUpdate()
+    rule.load_state_dict({})
+    assert rule.state_dict() == {}
+
+
+def test_proxgen_has_no_prox_choice():
+    """ProxGen is ProxQuant's W-shaped prox in Adam's metric; a ``prox`` key is refused rather than
+    ignored (ConQ's prox needs a strength below ½, which lr·λ/(√v̂ + ε) exceeds)."""
+    w = torch.nn.Parameter(torch.tensor(W0))
+    with pytest.raises(TypeError, match="prox"):
+        ProxGenUpdate([w], torch.optim.Adam([w]), prox="conq")
 
 
 def test_proxgen_refuses_sgd_state():
