@@ -3,7 +3,9 @@ run names as functions of the cell, cost estimates, and clear errors for bad inp
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +130,69 @@ def test_bad_input_is_a_user_error(tmp_path, monkeypatch, table, scale, message)
     monkeypatch.setattr(spec, "EXPERIMENTS", tmp_path)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         spec.plan(table, scale)
+
+
+# --- Regression pin: the plans of every spec at every scale ---------------------------------------
+
+PIN_FILE = Path(__file__).with_name("plans_a0c6f47.json")
+PIN_ROOT = "/proxbin-pin/outputs"     # plan() only builds paths from the output root; nothing is written
+
+
+def pin_record(plan: spec.Plan) -> dict:
+    """What a plan decides, in the fixture's form: per job (in launch order) its run name, its
+    effective overrides (group choices as ``/group=option``, then values, a key given twice counting
+    once with its last value, sorted; overrides every job of the plan shares are listed once under
+    ``common``; ``<runs>`` is the sweep's run folder), its FT parent, epochs, images per epoch and
+    GPU-hours; and the printed table cells."""
+    effective = []
+    for job in plan.jobs:
+        last: dict[str, str] = {}
+        for item in [f"/{g}={o}" for g, o in job.groups.items()] + list(job.values):
+            key, _, value = item.partition("=")
+            last.pop(key, None)
+            last[key] = value.replace(f"{PIN_ROOT}/multirun/{plan.table}/", "<runs>/").replace(PIN_ROOT, "<out>")
+        effective.append(sorted(f"{k}={v}" for k, v in last.items()))
+    common = sorted(set.intersection(*map(set, effective))) if effective else []
+    return {
+        "metric": plan.metric, "kind": plan.kind, "common": common,
+        "jobs": [[j.run_name, [o for o in e if o not in common], j.parent, j.epochs, j.train_images, j.gpu_hours]
+                 for j, e in zip(plan.jobs, effective)],
+        "cells": [[*c.row, c.method, None if c.source is None else list(c.source)] for c in plan.cells],
+    }
+
+
+PIN_ONLY = {  # a few --only selections (they keep the FP runs that kept FT runs start from)
+    "conq/table1 paper only=model:resnet32,method:conq": ("conq/table1", "paper", {"model": ["resnet32"], "method": ["conq"]}),
+    "pcpp/table2 mini only=task:bwaa,seed:0": ("pcpp/table2", "mini", {"task": ["bwaa"], "seed": ["0"]}),
+    "pcpp/table5 smoke only=variant:s1n1p1k0": (
+        "pcpp/table5", "smoke", {"variant": ["scaling=1,normalization=1,pretrain=1,kd=0"]}),
+    "pcpp/table3 paper only=dataset:cifar100,pipeline:ft": (
+        "pcpp/table3", "paper", {"dataset": ["cifar100"], "pipeline": ["ft"]}),
+}
+
+
+def pinned_plans() -> dict[str, dict]:
+    """Every spec x scale (strict) and the --only selections above, as :func:`pin_record`s."""
+    out = {f"{t} {s}": pin_record(spec.plan(t, s, PIN_ROOT)) for t in spec.list_specs() for s in spec.SCALES}
+    for key, (table, scale, only) in PIN_ONLY.items():
+        out[key] = pin_record(spec.plan(table, scale, PIN_ROOT, only=only))
+    return out
+
+
+def test_plans_are_pinned():
+    """Regression pin against an independent earlier implementation: ``plans_a0c6f47.json`` was
+    written by :func:`pinned_plans` running on commit a0c6f47, whose ``spec.plan`` was a single
+    nested-loop function; the cell product / job builder / cost estimator that replaced it must
+    plan exactly the same runs (names, order, overrides, parents, cost, table cells) for every
+    spec at every scale. Regenerate it only for a deliberate change of a plan, and say why."""
+    expected = json.loads(PIN_FILE.read_text())
+    got = pinned_plans()
+    assert sorted(got) == sorted(expected)
+    for key, want in expected.items():
+        have = got[key]
+        assert {k: have[k] for k in ("metric", "kind", "common")} == \
+            {k: want[k] for k in ("metric", "kind", "common")}, key
+        assert [j[0] for j in have["jobs"]] == [j[0] for j in want["jobs"]], f"{key}: run names or order"
+        for h, w in zip(have["jobs"], want["jobs"]):
+            assert h == w, f"{key}: job {w[0]}"
+        assert have["cells"] == want["cells"], f"{key}: table cells"
