@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from src.core.errors import UserError  # noqa: E402
 from src.reporting import tables  # noqa: E402
-from src.sweeps import spec, store  # noqa: E402
+from src.sweeps import spec, spec_files, store  # noqa: E402
 
 
 def render(table: str, scale: str, source: str, output_root: Path, out: Path, figures: Path,
@@ -40,8 +40,8 @@ def render(table: str, scale: str, source: str, output_root: Path, out: Path, fi
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("table", help=f"<paper>/<table> or 'all'; one of: {', '.join(spec.list_specs())}")
-    p.add_argument("--scale", default="paper", choices=spec.SCALES)
+    p.add_argument("table", help=f"<paper>/<table> or 'all'; one of: {', '.join(spec_files.list_specs())}")
+    p.add_argument("--scale", default="paper", choices=spec_files.scales())
     p.add_argument("--source", default="runs", help="runs | runs:<folder> | wandb:<entity>/<project>")
     p.add_argument("--output-root", type=Path, default=None, help="where the runs are ($PROXBIN_OUTPUT or outputs)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "tables")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     output_root = args.output_root or Path(os.environ.get("PROXBIN_OUTPUT", "outputs"))
-    names = spec.list_specs() if args.table == "all" else [args.table]
+    names = spec_files.list_specs() if args.table == "all" else [args.table]
     missing = 0
     try:
         for name in names:

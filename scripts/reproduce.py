@@ -4,7 +4,7 @@
         [--dry-run] [--only key=v1,v2 ...] [--output-root DIR] [--tables DIR] [--figures DIR]
         [--tflops T] [-- extra train overrides, e.g. trainer.device=cuda logger=wandb]
 
-The sweep is declared in configs/experiment/<paper>/<table>.yaml (grid, published budget, seeds)
+The sweep is declared in configs/sweep/<paper>/<table>.yaml (grid, published budget, seeds)
 and scaled by configs/reproduce/scales.yaml. Runs go to <output root>/multirun/<paper>/<table>/
 <run name>, the run name being a function of the cell, so a second invocation launches nothing,
 interrupted runs resume from their checkpoint, failed or diverged runs are reported (delete the
@@ -25,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from src.core.config_tree import options  # noqa: E402
 from src.core.errors import UserError  # noqa: E402
-from src.sweeps import launch, smoke_data, spec  # noqa: E402
+from src.sweeps import launch, smoke_data, spec, spec_files  # noqa: E402
+from src.sweeps.cells import CELL_KEYS  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_tables  # noqa: E402
@@ -36,8 +38,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="key=value arguments: scale=..., launcher=...; anything after -- is "
                                        "passed to every run as a Hydra override")
-    p.add_argument("table", help=f"one of: {', '.join(spec.list_specs())}")
-    p.add_argument("settings", nargs="*", help="scale=paper|mini|smoke, launcher=local|slurm")
+    p.add_argument("table", help=f"one of: {', '.join(spec_files.list_specs())}")
+    p.add_argument("settings", nargs="*",
+                   help=f"scale={'|'.join(spec_files.scales())}, launcher={'|'.join(options('hydra/launcher'))}")
     p.add_argument("--dry-run", action="store_true", help="list the runs it would launch, with estimated cost")
     p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                    help="restrict to cells whose key (dataset, model, pipeline, task, method, variant, seed) "
@@ -56,19 +59,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     for item in args.settings:
         key, sep, value = item.partition("=")
         if not sep or key not in settings:
-            raise UserError(f"argument {item!r} is not one of scale=<paper|mini|smoke>, launcher=<name>; "
-                            f"pass training overrides after --")
+            raise UserError(f"argument {item!r} is not one of scale=<{'|'.join(spec_files.scales())}>, "
+                            f"launcher=<name>; pass training overrides after --")
         settings[key] = value
     args.scale, args.launcher = settings["scale"], settings["launcher"]
-    launchers = sorted(q.stem for q in (ROOT / "configs" / "hydra" / "launcher").glob("*.yaml"))
+    launchers = options("hydra/launcher")
     if args.launcher not in launchers:
         raise UserError(f"launcher={args.launcher!r} is not one of {', '.join(launchers)} "
                         f"(configs/hydra/launcher/<name>.yaml)")
     only = {}
     for item in args.only:
         key, sep, values = item.partition("=")
-        if not sep or key not in spec.CELL_KEYS:
-            raise UserError(f"--only {item!r}: expected KEY=V1,V2 with KEY one of {', '.join(spec.CELL_KEYS)}")
+        if not sep or key not in CELL_KEYS:
+            raise UserError(f"--only {item!r}: expected KEY=V1,V2 with KEY one of {', '.join(CELL_KEYS)}")
         only[key] = values.split(",")
     args.only_map = only
     return args
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             dry_run(plan, output_root)
             return 0
-        if spec.load_scale(args.scale).get("fabricate_data"):
+        if spec_files.load_scale(args.scale).get("fabricate_data"):
             smoke_data.ensure(output_root / "smoke_data", {j.cell["dataset"] for j in plan.jobs})
         outcome = launch.launch(plan, output_root, args.launcher, args.extra)
     except UserError as exc:

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.reporting.vit_runs import run  # noqa: E402
+from src.sweeps.in_process import run  # noqa: E402
 
 # label -> extra overrides of the tiny ViT (stand-ins for the paper's ViT-B, DeiT-T/S/B)
 MODELS = {"ViT-tiny (2 blocks)": [], "ViT-tiny (4 blocks)": ["model.net.depth=4"]}

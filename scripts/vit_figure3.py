@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.reporting.vit_runs import run  # noqa: E402
+from src.sweeps.in_process import run  # noqa: E402
 
 COMPONENTS = ["qkv", "proj", "fc1", "fc2", "all"]
 BASE = ["dataset=digits", "model=vit_tiny", "optimizer=adamw", "dataset.batch_size=64"]

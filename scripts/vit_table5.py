@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.reporting.paper import load_published  # noqa: E402
-from src.reporting.vit_runs import run  # noqa: E402
+from src.sweeps.in_process import run  # noqa: E402
 
 # (scaling, normalization, pretrain, kd): the rows of PC++ Table 5
 ROWS = [(0, 0, 0, 0), (1, 0, 0, 0), (1, 1, 0, 0), (1, 1, 1, 0), (1, 1, 1, 1)]

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from src.core.errors import UserError
 from src.engine.runner import EXIT_CODES
 from src.engine.stages import run_stages
+from src.sweeps.spec_files import train_refusal
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 log = logging.getLogger("proxbin")
@@ -54,6 +55,16 @@ def _fmt(acc: float | None) -> str:
     return "—" if acc is None else f"{acc:.2f}%"
 
 
+def _refuse_sweep_specs(arguments: list[str]) -> None:
+    """configs/sweep/ holds scripts/reproduce.py's specs: checked before Hydra composes anything,
+    since Hydra would compose ``+sweep=...`` silently (and train the default run) and fail to
+    find ``experiment=<paper>/<table>`` with a message that does not name reproduce.py."""
+    message = train_refusal(arguments)
+    if message:
+        print(f"proxbin: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_CODES["user_error"])
+
+
 def _quiet_non_main_ranks() -> None:
     """Under torchrun only rank 0 writes files and logs: the other ranks get Hydra overrides
     that switch off its log files and its saved copy of the config."""
@@ -62,5 +73,6 @@ def _quiet_non_main_ranks() -> None:
 
 
 if __name__ == "__main__":
+    _refuse_sweep_specs(sys.argv[1:])
     _quiet_non_main_ranks()
     main()

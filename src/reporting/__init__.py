@@ -1,11 +1,18 @@
-"""Reporting: the papers' published numbers as data, and (later) the comparison with this project's runs."""
+"""Reporting, read-only: it renders tables from the records of finished runs and never launches one.
+
+- :mod:`src.reporting.paper`: the papers' published numbers as data (``load_published``,
+  ``PublishedCell``, ``cell_key``, ``validate``, ``TABLES``, ``LITERATURE_METHODS``).
+- :mod:`src.reporting.tables`: our runs next to the published numbers (``build`` a ``Table`` from a
+  sweep's plan and its run records, then ``write`` Markdown/LaTeX/CSV or ``plot`` a figure).
+"""
 
 from src.reporting.paper import (
-    PublishedCell,
+    LITERATURE_METHODS,
     TABLES,
+    PublishedCell,
     cell_key,
     load_published,
     validate,
 )
 
-__all__ = ["PublishedCell", "TABLES", "cell_key", "load_published", "validate"]
+__all__ = ["LITERATURE_METHODS", "TABLES", "PublishedCell", "cell_key", "load_published", "validate"]

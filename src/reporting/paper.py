@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
+from src.core import config_tree
+
+PAPER_DIR = config_tree.ROOT / "results" / "paper"
 
 COLUMNS = ("paper", "table", "dataset", "model", "pipeline", "task", "method", "statistic", "value", "note")
 
@@ -38,16 +40,7 @@ TABLES = [
 ]
 
 PAPERS = ("pcpp", "conq")
-DATASETS = ("cifar10", "cifar100", "imagenet")
-MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet18", "vgg_small", "resnet50",
-          "vit_b16", "deit_t", "deit_s", "deit_b", "swin_t", "nest_t")
-PIPELINES = ("ft", "e2e")
-TASKS = ("bw", "bwa", "bwaa")
 STATISTICS = ("acc", "std")
-
-# The project's quantizer names (configs/quantizer/<name>.yaml as they are added).
-OUR_METHODS = ("fp", "pq", "rpc", "bc", "pc", "bnn", "bnnp", "bnnpp", "bireal", "rbnn", "polyp", "ede",
-               "edep", "react", "conq", "proxgen")
 
 # Methods that are not ours: numbers the papers quote from other work. Their rows must say
 # "literature baseline" in `note`.
@@ -180,13 +173,15 @@ def _where(cell: PublishedCell) -> str:
 
 
 def validate(cells: Iterable[PublishedCell]) -> None:
-    """Raise ValueError naming the first schema violation: an unknown enum value, a literature
+    """Raise ValueError naming the first schema violation: an unknown enum value (datasets, models,
+    pipelines, tasks and methods are the options of their config folders), a literature
     method without "literature baseline" in its note, missing/incomplete protocols in a protocol
     table, a value that is not in [0, 100], a key repeated within a table, or an ``std`` without
     its ``acc``."""
     cells = list(cells)
-    enums = (("paper", PAPERS), ("dataset", DATASETS), ("model", MODELS), ("pipeline", PIPELINES),
-             ("task", TASKS), ("statistic", STATISTICS))
+    enums = (("paper", PAPERS), ("dataset", config_tree.options("dataset")), ("model", config_tree.models()),
+             ("pipeline", config_tree.pipelines()), ("task", config_tree.tasks()), ("statistic", STATISTICS))
+    methods = config_tree.methods()
     seen: dict[tuple, PublishedCell] = {}
     for cell in cells:
         for name, allowed in enums:
@@ -195,9 +190,10 @@ def validate(cells: Iterable[PublishedCell]) -> None:
                 raise ValueError(f"{_where(cell)}: unknown {name} {got!r}; allowed: {', '.join(allowed)}")
         if cell.table_id not in TABLES:
             raise ValueError(f"{_where(cell)}: unknown table {cell.table_id!r}; known: {', '.join(TABLES)}")
-        if cell.method not in OUR_METHODS and cell.method not in LITERATURE_METHODS:
-            raise ValueError(f"{_where(cell)}: unknown method {cell.method!r}; allowed: "
-                             f"{', '.join(OUR_METHODS)} or a literature slug ({', '.join(LITERATURE_METHODS)})")
+        if cell.method not in methods and cell.method not in LITERATURE_METHODS:
+            raise ValueError(f"{_where(cell)}: unknown method {cell.method!r}; allowed: a quantizer of "
+                             f"configs/quantizer/ ({', '.join(methods)}) or a literature slug "
+                             f"({', '.join(LITERATURE_METHODS)})")
         if cell.method in LITERATURE_METHODS and "literature baseline" not in cell.note:
             raise ValueError(f"{_where(cell)}: method {cell.method!r} is not ours; its note must say "
                              "'literature baseline'")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from src.core.io import atomic_write_text
 from src.reporting.paper import TABLES, load_published
-from src.sweeps.spec import Plan, TableCell
+from src.sweeps.cells import TableCell
+from src.sweeps.spec import Plan
 from src.sweeps.store import RunRecord
 
 DASH = "—"

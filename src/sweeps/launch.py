@@ -24,7 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from src.sweeps.spec import ROOT, Job, Plan, job_config
+from src.core.config_tree import ROOT
+from src.sweeps.jobs import Job, job_config
+from src.sweeps.spec import Plan
 
 TRAIN = ROOT / "src" / "train.py"
 LAUNCH = ("missing", "interrupted", "partial")
@@ -55,7 +57,7 @@ def write_job_configs(plan: Plan, jobs: list[Job], output_root: Path | str) -> P
     folder.mkdir(parents=True, exist_ok=True)
     for job in jobs:
         text = (f"# @package _global_\n# {plan.table} at scale={plan.scale}, written by scripts/reproduce.py\n"
-                + yaml.safe_dump(job_config(job, plan), sort_keys=False))
+                + yaml.safe_dump(job_config(job, plan.table), sort_keys=False))
         (folder / f"{job.run_name}.yaml").write_text(text)
     return config_dir
 

@@ -19,6 +19,17 @@ IMAGENET_CLASSES = 4
 IMAGENET_PER_CLASS = {"train": 4, "val": 4}
 
 
+def dataset_root(root: Path, dataset: str) -> Path:
+    """Where :func:`ensure` puts a dataset's files: the CIFAR folders under ``root`` itself, the
+    ImageNet tree in ``root/imagenet`` (the ``dataset.splits.root`` of a smoke run)."""
+    return Path(root) / "imagenet" if dataset == "imagenet" else Path(root)
+
+
+def train_images(dataset: str) -> int:
+    """The size of the fabricated training split (ImageNet tree or CIFAR pickles)."""
+    return IMAGENET_CLASSES * IMAGENET_PER_CLASS["train"] if dataset == "imagenet" else 5 * CIFAR_PER_BATCH
+
+
 def _dump(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
@@ -77,5 +88,5 @@ def ensure(root: Path, datasets: set[str]) -> None:
         write_cifar10(root)
     if "cifar100" in datasets and not (root / "cifar-100-python" / "test").is_file():
         write_cifar100(root)
-    if "imagenet" in datasets and not (root / "imagenet" / "val").is_dir():
-        write_imagenet(root / "imagenet")
+    if "imagenet" in datasets and not (dataset_root(root, "imagenet") / "val").is_dir():
+        write_imagenet(dataset_root(root, "imagenet"))

@@ -298,3 +298,16 @@ def test_loader_errors(tmp_path):
         load_published("pcpp/table2", root=tmp_path)
     path.write_text(header + "\npcpp,table2,cifar10,resnet20,ft,bw,bc,acc,90.31,\n")
     assert load_published("pcpp/table2", root=tmp_path)[0].value == 90.31
+
+
+def test_names_come_from_the_config_folders(monkeypatch):
+    """A method is any configs/quantizer/ option (ptb included, which a hand-kept list once lacked);
+    the validation asks the config tree, so a quantizer YAML added later counts at once."""
+    from src.core import config_tree
+
+    for method in config_tree.methods():
+        validate([_cell(method=method)])
+    monkeypatch.setattr(config_tree, "methods", lambda: ("fp", "newq"))
+    validate([_cell(method="newq")])
+    with pytest.raises(ValueError, match=r"unknown method 'bnnpp'; allowed: a quantizer of configs/quantizer/ \(fp, newq"):
+        validate([_cell(method="bnnpp")])

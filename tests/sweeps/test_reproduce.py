@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS
-from src.sweeps import launch, spec
+from src.sweeps import launch, spec, spec_files
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import reproduce  # noqa: E402
@@ -53,7 +53,7 @@ def sweeps(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("table", spec.list_specs())
+@pytest.mark.parametrize("table", spec_files.list_specs())
 def test_smoke_sweep_fills_every_cell(sweeps, table):
     reason = runnable(table)
     if reason:
@@ -136,7 +136,9 @@ def test_dry_run_lists_runs_and_cost_and_launches_nothing(tmp_path, capsys):
     (["pcpp/table2", "scale=huge"], "scale='huge' is not one of paper, mini, smoke"),
     (["pcpp/table2", "launcher=cloud"], "launcher='cloud' is not one of "),
     (["pcpp/table2", "epochs=3"], "argument 'epochs=3' is not one of scale="),
-    (["pcpp/nope"], "unknown experiment 'pcpp/nope'"),
+    (["pcpp/nope"], "unknown sweep spec 'pcpp/nope'"),
+    (["accum_bits"], "is a train.py experiment (configs/experiment/accum_bits.yaml), not a paper sweep: run it with "
+                     "`python src/train.py experiment=accum_bits`"),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
     assert reproduce.main(args + ["--output-root", str(tmp_path)]) == 2

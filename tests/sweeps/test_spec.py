@@ -1,15 +1,18 @@
-"""The experiment specs: grids that match the published tables, seeds, budgets, FT dependencies,
-run names as functions of the cell, cost estimates, and clear errors for bad input."""
+"""A sweep's plan: grids that match the published tables, seeds, budgets, FT dependencies, run
+names as functions of the cell, cost estimates, scales, --only, clear errors for bad input, and
+the plans of every spec pinned."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
-from src.sweeps import spec
+from src.sweeps import jobs, spec, spec_files
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -26,7 +29,7 @@ def test_grid_is_the_published_table(table):
 
 
 def test_every_spec_is_listed_and_plans():
-    names = spec.list_specs()
+    names = spec_files.list_specs()
     assert set(TABLES) < set(names)
     assert {"pcpp/fig2", "pcpp/fig3", "pcpp/accum_bits"} < set(names)
     for name in names:
@@ -44,7 +47,7 @@ def test_pcpp_table2_seeds_budget_and_ft_parents(tmp_path):
                    for j in plan.jobs)                           # ... fills every pipeline/task row
     assert len(plan.jobs) == 2 * (5 + 7 * 3 * 3 + 7 * 2 * 5)
     for job in plan.jobs:
-        assert job.run_name == spec.run_name(job.cell)
+        assert job.run_name == jobs.run_name(job.cell)
         assert job.epochs == {"e2e": 300, "ft": 100}[job.cell["pipeline"]]
         if job.cell["pipeline"] == "ft":
             parent = plan.job(job.parent)
@@ -88,18 +91,6 @@ def test_scales_replace_budget_seeds_data_and_models(tmp_path):
     assert len(names) == len(paper.jobs) + len(mini.jobs) + len(smoke.jobs)   # scales never share a directory
 
 
-def test_job_config_carries_cell_and_wandb_keys(tmp_path):
-    plan = spec.plan("pcpp/table2", "smoke", tmp_path)
-    job = plan.job("cifar10_resnet20_ft_bwa_bnnpp_seed0_smoke")
-    config = spec.job_config(job, plan)
-    assert config["cell"] == job.cell and config["run_name"] == job.run_name
-    assert {"override /quantizer": "bnnpp"} in config["defaults"]
-    assert config["model"] == {"net": {"activation": "hardtanh"}}
-    assert config["logger"]["group"] == "pcpp/table2" and config["logger"]["job_type"] == "bwa"
-    assert config["logger"]["tags"] == ["paper:pcpp", "table:table2", "dataset:cifar10", "model:resnet20",
-                                        "pipeline:ft", "task:bwa", "method:bnnpp", "seed:0", "scale:smoke"]
-
-
 def test_only_keeps_the_fp_run_a_kept_ft_run_needs():
     plan = spec.plan("conq/table1", "paper", only={"model": ["resnet32"], "method": ["conq"]})
     assert sorted(j.run_name for j in plan.jobs)[0] == "cifar10_resnet32_e2e_bw_fp_seed0_paper"
@@ -116,15 +107,86 @@ grid:
 
 
 @pytest.mark.parametrize("table, scale, message", [
-    ("pcpp/table99", "paper", "unknown experiment 'pcpp/table99'; the paper sweeps are: conq/table1"),
+    ("pcpp/table99", "paper", "unknown sweep spec 'pcpp/table99'; the paper sweeps are: conq/table1"),
     ("pcpp/table2", "huge", "scale='huge' is not one of paper, mini, smoke"),
-    ("pcpp/bad", "paper", "pcpp/bad: quantizer 'nosuch' has no config (configs/quantizer/nosuch.yaml); available: bc, "),
+    ("pcpp/bad", "paper", "pcpp/bad: quantizer='nosuch' is not an option; valid: bc, "),
+    # a literature column must be declared as such, or it is taken for one of our methods
+    ("pcpp/lit", "paper", "pcpp/lit: quantizer='bivit' is not an option; valid: bc, "),
 ])
 def test_bad_input_is_a_user_error(tmp_path, monkeypatch, table, scale, message):
     (tmp_path / "pcpp").mkdir()
     (tmp_path / "pcpp" / "bad.yaml").write_text(BAD_SPEC)
+    (tmp_path / "pcpp" / "lit.yaml").write_text(BAD_SPEC.replace("nosuch", "bivit").replace("table: bad", "table: lit"))
     (tmp_path / "conq").mkdir()
     (tmp_path / "conq" / "table1.yaml").write_text(BAD_SPEC)
-    monkeypatch.setattr(spec, "EXPERIMENTS", tmp_path)
+    monkeypatch.setattr(spec_files, "SWEEP_DIR", tmp_path)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         spec.plan(table, scale)
+
+
+# --- Regression pin: the plans of every spec at every scale ---------------------------------------
+
+PIN_FILE = Path(__file__).with_name("plans_a0c6f47.json")
+PIN_ROOT = "/proxbin-pin/outputs"     # plan() only builds paths from the output root; nothing is written
+
+
+def pin_record(plan: spec.Plan) -> dict:
+    """What a plan decides, in the fixture's form: per job (in launch order) its run name, its
+    effective overrides (group choices as ``/group=option``, then values, a key given twice counting
+    once with its last value, sorted; overrides every job of the plan shares are listed once under
+    ``common``; ``<runs>`` is the sweep's run folder), its FT parent, epochs, images per epoch and
+    GPU-hours; and the printed table cells."""
+    effective = []
+    for job in plan.jobs:
+        last: dict[str, str] = {}
+        for item in [f"/{g}={o}" for g, o in job.groups.items()] + list(job.values):
+            key, _, value = item.partition("=")
+            last.pop(key, None)
+            last[key] = value.replace(f"{PIN_ROOT}/multirun/{plan.table}/", "<runs>/").replace(PIN_ROOT, "<out>")
+        effective.append(sorted(f"{k}={v}" for k, v in last.items()))
+    common = sorted(set.intersection(*map(set, effective))) if effective else []
+    return {
+        "metric": plan.metric, "kind": plan.kind, "common": common,
+        "jobs": [[j.run_name, [o for o in e if o not in common], j.parent, j.epochs, j.train_images, j.gpu_hours]
+                 for j, e in zip(plan.jobs, effective)],
+        "cells": [[*c.row, c.method, None if c.source is None else list(c.source)] for c in plan.cells],
+    }
+
+
+PIN_ONLY = {  # a few --only selections (they keep the FP runs that kept FT runs start from)
+    "conq/table1 paper only=model:resnet32,method:conq": (
+        "conq/table1", "paper", {"model": ["resnet32"], "method": ["conq"]}),
+    "pcpp/table2 mini only=task:bwaa,seed:0": ("pcpp/table2", "mini", {"task": ["bwaa"], "seed": ["0"]}),
+    "pcpp/table5 smoke only=variant:s1n1p1k0": (
+        "pcpp/table5", "smoke", {"variant": ["scaling=1,normalization=1,pretrain=1,kd=0"]}),
+    "pcpp/table3 paper only=dataset:cifar100,pipeline:ft": (
+        "pcpp/table3", "paper", {"dataset": ["cifar100"], "pipeline": ["ft"]}),
+}
+
+
+def pinned_plans() -> dict[str, dict]:
+    """Every spec x scale (strict) and the --only selections above, as :func:`pin_record`s."""
+    out = {f"{t} {s}": pin_record(spec.plan(t, s, PIN_ROOT))
+           for t in spec_files.list_specs() for s in spec_files.scales()}
+    for key, (table, scale, only) in PIN_ONLY.items():
+        out[key] = pin_record(spec.plan(table, scale, PIN_ROOT, only=only))
+    return out
+
+
+def test_plans_are_pinned():
+    """Regression pin against an independent earlier implementation: ``plans_a0c6f47.json`` was
+    written by :func:`pinned_plans` running on commit a0c6f47, whose ``spec.plan`` was a single
+    nested-loop function; the cell product / job builder / cost estimator that replaced it must
+    plan exactly the same runs (names, order, overrides, parents, cost, table cells) for every
+    spec at every scale. Regenerate it only for a deliberate change of a plan, and say why."""
+    expected = json.loads(PIN_FILE.read_text())
+    got = pinned_plans()
+    assert sorted(got) == sorted(expected)
+    for key, want in expected.items():
+        have = got[key]
+        assert {k: have[k] for k in ("metric", "kind", "common")} == \
+            {k: want[k] for k in ("metric", "kind", "common")}, key
+        assert [j[0] for j in have["jobs"]] == [j[0] for j in want["jobs"]], f"{key}: run names or order"
+        for h, w in zip(have["jobs"], want["jobs"]):
+            assert h == w, f"{key}: job {w[0]}"
+        assert have["cells"] == want["cells"], f"{key}: table cells"

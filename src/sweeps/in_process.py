@@ -1,4 +1,5 @@
-"""Small in-process runs for the transformer ablation scripts (Table 5, Figures 2 and 3 of PC++).
+"""Small runs in this process, for the transformer ablation scripts (scripts/vit_table5.py,
+vit_figure2.py and vit_figure3.py: PC++ Table 5 and Figures 2 and 3 at tiny scale).
 
 Each run is the engine's ordinary run (src.engine.stages: pre-train stage included) in
 ``<root>/<name>``; a run whose results.json says completed is read back, not repeated, so a
@@ -14,13 +15,12 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 
+from src.core.config_tree import CONFIG_DIR
 from src.engine.stages import run_stages
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def compose_train(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 
 
