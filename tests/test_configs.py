@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from conftest import CONFIGS, compose_train
@@ -66,3 +67,24 @@ def test_every_experiment_composes_with_the_train_config(experiment):
     OmegaConf.to_container(cfg, resolve=True)
     if "/" in experiment:  # a paper table's sweep spec (scripts/reproduce.py reads it)
         assert f"{cfg.reproduce.paper}/{cfg.reproduce.table}" == experiment
+
+
+def test_every_target_in_the_config_tree_resolves():
+    """Each `_target_` names an importable object: a package __init__ exporting a function under its
+    module's name (src.models.vgg_small.vgg_small) would hide the module from Hydra."""
+    targets = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            targets.update([node["_target_"]] if isinstance(node.get("_target_"), str) else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in CONFIGS.rglob("*.yaml"):
+        walk(OmegaConf.to_container(OmegaConf.load(path)))
+    assert len(targets) > 20
+    for target in sorted(targets):
+        assert callable(get_object(target)), target

@@ -12,7 +12,7 @@ from src.models.protocols import ProtocolSetup, apply_protocols
 from src.models.resnet_cifar import resnet18, resnet20, resnet32, resnet44, resnet56
 from src.models.torchvision_models import resnet50
 from src.models.transformers import add_attention_norms, block_linears, timm_model, transformer_blocks
-from src.models.vgg_small import vgg_small
+from src.models.vgg import vgg_small
 
 __all__ = [
     "Distiller", "ProtocolSetup", "add_attention_norms", "apply_protocols", "block_linears", "frozen_copy",

@@ -1,8 +1,9 @@
 """Forward–backward quantizers (PC++ §3, Table 1, App. F).
 
 Each method is a pair: F applied in the forward pass and B multiplying the incoming gradient in
-the backward pass, w*_{t+1} = w*_t − η_t·B(w*_t)·∇ℓ(F(w*_t))  (PC++ eq. 7). A method is a small
-subclass that states F and B as plain tensor functions of the current schedule point.
+the backward pass, w*_{t+1} = w*_t − η_t·B(w*_t)·∇ℓ(F(w*_t))  (PC++ eq. 7). A pair is a small
+subclass that states F and B as plain tensor functions of the current schedule point, registered
+under its name with ``@register_pair`` (src.quant.registry); a method's config names its pairs.
 """
 
 from __future__ import annotations
