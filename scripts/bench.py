@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
+from src.engine.build import build_layer_factory, build_update_rule  # noqa: E402
 from src.engine.environment import git_commit, hardware  # noqa: E402
 from src.core.io import atomic_write_json, atomic_write_text  # noqa: E402
 from src.engine.loop import StepSettings, TrainStep, train_epoch  # noqa: E402
-from src.engine.runner import build_layer_factory, build_update_rule  # noqa: E402
 from src.quant.surgery import quantize_model  # noqa: E402
 
 TASKS = ("bw", "bwa", "bwaa")

@@ -1,7 +1,8 @@
-"""Is a forward–backward pair in PC++? Corollary 1 check (src.quant.theory) of a registered method
-or of any quantizer config, at several schedule points.
+"""Is a forward–backward pair in PC++? Corollary 1 check (src.quant.theory) of a method — any
+configs/quantizer/<name>.yaml, config-only variants included — or of your own config file, at
+several schedule points.
 
-    python scripts/check_quantizer.py bnnpp bireal                 # registered methods
+    python scripts/check_quantizer.py bnnpp bireal                 # methods (configs/quantizer/)
     python scripts/check_quantizer.py configs/quantizer/my.yaml    # your own config's weight pair
     python scripts/check_quantizer.py --all
 
@@ -22,33 +23,40 @@ sys.path.insert(0, str(ROOT))
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from src.quant.quantizers import QUANTIZERS, build_quantizer  # noqa: E402
+from src.core import config_tree  # noqa: E402
+from src.core.errors import UserError  # noqa: E402
+from src.engine.build import method_pair  # noqa: E402
 from src.quant.theory import check_quantizer  # noqa: E402
 
 
+def fail(message: str):
+    print(f"check_quantizer: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load(spec: str):
+    """The weight pair of a method name (its config) or of a quantizer config file."""
     if spec.endswith((".yaml", ".yml")):
         path = Path(spec)
         if not path.is_file():
-            raise SystemExit(f"check_quantizer: no such config file '{spec}'")
+            fail(f"no such config file '{spec}'")
         cfg = OmegaConf.load(path)
         if cfg.get("weight") is None:
-            raise SystemExit(f"check_quantizer: '{spec}' has no `weight:` pair (an fp-like config) to check")
+            fail(f"'{spec}' has no `weight:` pair (an fp-like config) to check")
         return instantiate(cfg.weight)
-    if spec not in QUANTIZERS:
-        print(f"check_quantizer: unknown method {spec!r}; valid: {', '.join(sorted(QUANTIZERS))}, "
-              f"or a path to a quantizer .yaml", file=sys.stderr)
-        sys.exit(2)
-    return build_quantizer(spec)
+    try:
+        return method_pair(spec)
+    except UserError as exc:
+        fail(f"{exc}, or a path to a quantizer .yaml")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", help="method names or quantizer config files")
-    parser.add_argument("--all", action="store_true", help="every registered method")
+    parser.add_argument("--all", action="store_true", help="every method of configs/quantizer/")
     parser.add_argument("--progress", type=float, nargs="+", default=[0.0, 0.5, 1.0], help="schedule points p = t/T")
     args = parser.parse_args(argv)
-    specs = sorted(QUANTIZERS) if args.all else args.specs
+    specs = config_tree.methods() if args.all else args.specs
     if not specs:
         parser.error("name at least one method or config file, or pass --all")
     for spec in specs:

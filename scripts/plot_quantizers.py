@@ -1,6 +1,6 @@
-"""Draw the forward quantizer F and the backward quantizer B of every registered method at the
-schedule points p = 0, 0.5, 1 (PC++ Fig. 5 style), each titled with the Corollary 1 verdict of
-src.quant.theory. Writes results/figures/quantizers.png.
+"""Draw the forward quantizer F and the backward quantizer B of every method (configs/quantizer/, the
+weight pair of each config) at the schedule points p = 0, 0.5, 1 (PC++ Fig. 5 style), each titled with
+the Corollary 1 verdict of src.quant.theory. Writes results/figures/quantizers.png.
 
     .venv/bin/python scripts/plot_quantizers.py [--out PATH]
 """
@@ -20,7 +20,8 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.quant.quantizers import QUANTIZERS, build_quantizer  # noqa: E402
+from src.core import config_tree  # noqa: E402
+from src.engine.build import method_pair  # noqa: E402
 from src.quant.theory import check_quantizer  # noqa: E402
 
 PROGRESS = (0.0, 0.5, 1.0)
@@ -29,7 +30,7 @@ METHODS_PER_ROW = 3  # each method takes two panels: F and B
 
 def plot(out: Path) -> Path:
     w = torch.linspace(-2, 2, 4001, dtype=torch.float64)
-    names = sorted(QUANTIZERS)
+    names = config_tree.methods()
     rows = -(-len(names) // METHODS_PER_ROW)
     fig, axes = plt.subplots(rows, 2 * METHODS_PER_ROW, figsize=(4 * METHODS_PER_ROW * 2 / 1.6, 2.6 * rows),
                              squeeze=False)
@@ -37,7 +38,7 @@ def plot(out: Path) -> Path:
         ax.set_visible(False)
     for i, name in enumerate(names):
         ax_f, ax_b = axes[i // METHODS_PER_ROW, 2 * (i % METHODS_PER_ROW): 2 * (i % METHODS_PER_ROW) + 2]
-        q = build_quantizer(name)
+        q = method_pair(name)
         verdict = check_quantizer(q, progress=PROGRESS, n=30_001)
         for p in PROGRESS:
             q.set_progress(p)

@@ -42,11 +42,11 @@ def main() -> None:
         tag = "vit_tiny" + "".join("_" + o.split("=")[0].split(".")[-1] + o.split("=")[1] for o in extra)
         fp = run(args.root, f"fp_{tag}_e{args.fp_epochs}", [*BASE, *extra, "quantizer=fp", "optimizer.lr=0.003",
                                                             f"trainer.max_epochs={args.fp_epochs}"])
-        checkpoint = Path(fp["run_dir"]) / "checkpoints" / "best.pt"
+        from_fp = ["pipeline=ft", f"pipeline.checkpoint={Path(fp['run_dir']) / 'checkpoints' / 'best.pt'}"]
         bat = run(args.root, f"f2_bnnpp_{tag}_e{args.epochs}", [
-            *BASE, *extra, "quantizer=bnnpp", "task=bw", f"model.checkpoint={checkpoint}", "optimizer.lr=0.002",
+            *BASE, *extra, "quantizer=bnnpp", "task=bw", *from_fp, "optimizer.lr=0.002",
             f"trainer.max_epochs={args.epochs}", "model.protocol.kd=true"])
-        ptb = run(args.root, f"f2_ptb_{tag}", [*BASE, *extra, "quantizer=ptb", "task=bw", f"model.checkpoint={checkpoint}",
+        ptb = run(args.root, f"f2_ptb_{tag}", [*BASE, *extra, "quantizer=ptb", "task=bw", *from_fp,
                                                "trainer.max_epochs=0", "model.protocol.normalization=false"])
         rows.append({"model": label, "FP": fp["final_test_acc"], "BNN++": bat["final_test_acc"],
                      "PTB": ptb["final_test_acc"]})

@@ -42,7 +42,7 @@ def main() -> None:
     model = [*BASE, f"model.net.depth={args.depth}"]
     fp = run(args.root, f"fp_vit_tiny_depth{args.depth}_e{args.fp_epochs}",
              [*model, "quantizer=fp", "optimizer.lr=0.003", f"trainer.max_epochs={args.fp_epochs}"])
-    checkpoint = Path(fp["run_dir"]) / "checkpoints" / "best.pt"
+    from_fp = ["pipeline=ft", f"pipeline.checkpoint={Path(fp['run_dir']) / 'checkpoints' / 'best.pt'}"]
     if args.mode == "bat":
         method = ["quantizer=bnnpp", "optimizer.lr=0.002", f"trainer.max_epochs={args.epochs}"]
     else:
@@ -53,7 +53,7 @@ def main() -> None:
         for comp in COMPONENTS:
             name = f"f3_{args.mode}_d{args.depth}_b{block}_{comp}" + (f"_e{args.epochs}" if args.mode == "bat" else "")
             components = "null" if comp == "all" else f"[{comp}]"
-            results = run(args.root, name, [*model, *method, "task=bw", f"model.checkpoint={checkpoint}",
+            results = run(args.root, name, [*model, *method, "task=bw", *from_fp,
                                             f"task.blocks=[{block}]", f"task.components={components}"])
             row.append(fp["final_test_acc"] - results["final_test_acc"])
         drops.append(row)

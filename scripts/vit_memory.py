@@ -16,8 +16,8 @@ from hydra.utils import instantiate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.engine.protocol import apply_protocols  # noqa: E402
-from src.engine.runner import build_layer_factory  # noqa: E402
+from src.engine.build import build_layer_factory  # noqa: E402
+from src.models.protocols import apply_protocols  # noqa: E402
 from src.quant.summary import model_summary  # noqa: E402
 from src.quant.surgery import quantize_model  # noqa: E402
 

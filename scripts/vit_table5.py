@@ -5,7 +5,7 @@ one for PC and BNN++ (BW), fine-tuning a full-precision tiny ViT on the digits d
 
 1. trains the full-precision model (quantizer=fp) — the fine-tuning start and the KD teacher;
 2. for each method and each row of Table 5, a binarized fine-tuning run from it
-   (model.checkpoint=<fp best.pt>, model.protocol.{scaling,normalization,pretrain,kd});
+   (pipeline=ft pipeline.checkpoint=<fp best.pt>, model.protocol.{scaling,normalization,pretrain,kd});
 3. writes results/table5_tiny.csv and results/table5_tiny.md (with the paper's ViT-B/CIFAR-10
    numbers beside ours). Runs live in outputs/vit_experiments/ and are not repeated when done.
 """
@@ -45,14 +45,14 @@ def main() -> None:
     args = parser.parse_args()
 
     fp = fp_run(args.root, args.fp_epochs)
-    checkpoint = Path(fp["run_dir"]) / "checkpoints" / "best.pt"
+    from_fp = ["pipeline=ft", f"pipeline.checkpoint={Path(fp['run_dir']) / 'checkpoints' / 'best.pt'}"]
     published = {(c.method, tuple(int(c.protocols[k]) for k in KEYS)): c.value for c in load_published("pcpp/table5")}
     rows = []
     for method, label in METHODS.items():
         for flags in ROWS:
             name = f"t5_{method}_" + "".join(map(str, flags)) + f"_e{args.epochs}_p{args.pretrain_epochs}"
             protocol = [f"model.protocol.{k}={bool(v)}" for k, v in zip(KEYS, flags)]
-            results = run(args.root, name, [*BASE, f"quantizer={method}", "task=bw", f"model.checkpoint={checkpoint}",
+            results = run(args.root, name, [*BASE, f"quantizer={method}", "task=bw", *from_fp,
                                             "optimizer.lr=0.002", f"trainer.max_epochs={args.epochs}",
                                             f"model.protocol.pretrain_epochs={args.pretrain_epochs}", *protocol])
             rows.append({"method": label, **dict(zip(KEYS, flags)), "test_acc": round(results["final_test_acc"], 2),

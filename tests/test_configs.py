@@ -5,18 +5,25 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from omegaconf import OmegaConf
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
 
 from conftest import CONFIGS, compose_train
+from src.core.config_tree import options
 
-GROUPS = ["dataset", "model", "quantizer", "pipeline", "task", "optimizer", "scheduler", "trainer", "logger"]
+
+def train_groups() -> list[str]:
+    """The groups train.yaml composes (``- group: option`` entries of its defaults list; not _self_,
+    the optional experiment or Hydra's own overrides)."""
+    entries = OmegaConf.load(CONFIGS / "train.yaml").defaults
+    return [key for entry in entries if isinstance(entry, DictConfig) for key in entry if " " not in key]
 
 
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+GROUPS = train_groups()
 
 
 def test_every_group_has_options():
+    assert {"dataset", "model", "quantizer", "pipeline", "task", "optimizer", "scheduler", "trainer"} <= set(GROUPS)
     for group in GROUPS:
         assert options(group), f"configs/{group}/ is empty"
     assert {"cifar10", "cifar100", "imagenet", "digits", "fake"} <= set(options("dataset"))
@@ -58,3 +65,24 @@ EXPERIMENTS = sorted(str(p.relative_to(CONFIGS / "experiment").with_suffix("")) 
 def test_every_experiment_composes_with_the_train_config(experiment):
     cfg = compose_train([f"experiment={experiment}"])
     OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_every_target_in_the_config_tree_resolves():
+    """Each `_target_` names an importable object: a package __init__ exporting a function under its
+    module's name (src.models.vgg_small.vgg_small) would hide the module from Hydra."""
+    targets = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            targets.update([node["_target_"]] if isinstance(node.get("_target_"), str) else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in CONFIGS.rglob("*.yaml"):
+        walk(OmegaConf.to_container(OmegaConf.load(path)))
+    assert len(targets) > 20
+    for target in sorted(targets):
+        assert callable(get_object(target)), target

@@ -1,5 +1,6 @@
 """Checkpoints that make a run resumable bit for bit: weights, optimizer, scheduler, epoch,
-history, the RNG states of every generator in play, and the wandb run id."""
+history, the RNG states of every generator in play, and the wandb run id; and the loader that puts
+another run's weights into a model by matching names and shapes (fine-tuning, pre-train stages)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from src.core.errors import UserError
 from src.core.io import atomic_write
@@ -62,3 +64,25 @@ def model_state_from(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
             break
     # DDP ("module.") prefixes are dropped so single- and multi-GPU checkpoints are interchangeable.
     return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def load_matching(model: nn.Module, state: dict[str, Any], strict: bool) -> dict[str, list[str]]:
+    """Load every tensor whose name and shape match; with ``strict`` any mismatch is an error.
+    Returns the skipped (shape differs / unexpected) and missing names, for results.json."""
+    own = model.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    report = {
+        "loaded": len(matched),
+        "shape_mismatch": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
+        "unexpected": sorted(k for k in state if k not in own),
+        "missing": sorted(k for k in own if k not in matched),
+    }
+    if not matched or (strict and (report["shape_mismatch"] or report["unexpected"] or report["missing"])):
+        raise UserError(
+            f"the fine-tuning weights do not fit this model: {len(matched)} tensors match, "
+            f"shape mismatches {report['shape_mismatch'][:5]}, unexpected {report['unexpected'][:5]}, "
+            f"missing {report['missing'][:5]}. Check that pipeline.checkpoint was trained with the same model "
+            f"config (or set pipeline.strict=false to skip a differing classifier head)."
+        )
+    model.load_state_dict(matched, strict=False)
+    return report

@@ -24,21 +24,21 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from src.engine import distributed as D
-from src.core.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from src.core.checkpoint import load_checkpoint, load_matching, restore_rng_state, rng_state, save_checkpoint
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.core.errors import Diverged, UserError
-from src.engine.distill import Distiller
-from src.engine.init import initialise, load_matching
+from src.engine.build import build_layer_factory, build_update_rule
+from src.engine.init import initialise
 from src.core.io import atomic_write_csv, atomic_write_json
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, plain_objective, train_epoch, train_loader
-from src.engine.protocol import apply_protocols
 from src.quant.hooks import accumulator_metrics, evaluation_form
-from src.quant.layers import latent_weights, layer_factory
+from src.models.distill import Distiller
+from src.models.protocols import apply_protocols
+from src.quant.layers import latent_weights
 from src.quant.monitor import BinarizationMonitor
 from src.quant.summary import format_summary, model_summary
 from src.quant.surgery import quantize_model
-from src.quant.updates import NullUpdate
 
 log = logging.getLogger("proxbin")
 
@@ -62,20 +62,6 @@ def config_fingerprint(config: dict[str, Any]) -> dict[str, Any]:
 
     walk(config, "")
     return flat
-
-
-def build_layer_factory(quantizer: DictConfig, task: DictConfig):
-    """The quantizer's layer factory for model surgery; None for `fp` (weight: null)."""
-    if quantizer.get("weight") is None:
-        return None
-    return layer_factory(quantizer, task)
-
-
-def build_update_rule(quantizer: DictConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
-    """The method's update rule (src.quant.updates) over the latent weights; NullUpdate for `fp`."""
-    if quantizer.get("update_rule") is None:
-        return NullUpdate()
-    return instantiate(quantizer.update_rule)(latent_weights(model), optimizer)
 
 
 class Run:
@@ -110,7 +96,7 @@ class Run:
             raise UserError(f"dataset.num_classes={cfg.dataset.num_classes} but the data has {splits.num_classes} classes")
         self.splits = splits
         model = instantiate(cfg.model.net)
-        self.init_report = initialise(model, cfg.pipeline, cfg.model) or getattr(model, "checkpoint_report", None)
+        self.init_report = initialise(model, cfg.pipeline, cfg.model)
         protocol = apply_protocols(model, cfg, binarizing=cfg.quantizer.get("weight") is not None)
         self.replaced = quantize_model(model, build_layer_factory(protocol.quantizer, cfg.task), list(cfg.task.keep_fp),
                                        only=protocol.only)

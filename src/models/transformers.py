@@ -9,7 +9,6 @@ and the classifier head lie outside the blocks and stay in full precision.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Iterable
 
 import timm
@@ -17,45 +16,20 @@ import torch
 import torch.nn as nn
 from omegaconf import ListConfig
 
-from src.core.checkpoint import load_checkpoint, model_state_from
 from src.core.errors import UserError
-
-log = logging.getLogger("proxbin")
 
 COMPONENTS = {"qkv": "attn.qkv", "proj": "attn.proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
 
 
-def timm_model(arch: str, num_classes: int, pretrained: bool = False, checkpoint: str | None = None,
-               **kwargs: Any) -> nn.Module:
-    """``timm.create_model(arch, num_classes=..., **kwargs)``; then either timm's pretrained weights
-    (``pretrained``: its hub download, or its local cache) or a local file (``checkpoint``: a proxbin
-    checkpoint or a plain state_dict; tensors whose name or shape differ, e.g. a 1000-class head,
-    are skipped and listed in the log). Any failure to get the weights is a UserError."""
+def timm_model(arch: str, num_classes: int, **kwargs: Any) -> nn.Module:
+    """``timm.create_model(arch, num_classes=..., **kwargs)`` with random weights; full-precision
+    weights come from the pipeline (``pipeline=ft pipeline.checkpoint=<file>`` or
+    ``pipeline.pretrained=true``, src.engine.init), as for every other model."""
     kwargs = {k: tuple(v) if isinstance(v, (list, tuple, ListConfig)) else v for k, v in kwargs.items()}
     if not timm.models.is_model(arch):
         raise UserError(f"model.net.arch={arch!r} is not a timm model; see timm.list_models(), e.g. "
                         f"vit_base_patch16_224, deit_tiny_patch16_224, swin_tiny_patch4_window7_224, nest_tiny")
-    if pretrained and checkpoint:
-        raise UserError("set either model.pretrained=true or model.checkpoint=<path>, not both")
-    if pretrained:
-        try:
-            return timm.create_model(arch, pretrained=True, num_classes=num_classes, **kwargs)
-        except Exception as exc:  # offline hub, missing cache, or an architecture without weights
-            raise UserError(
-                f"timm's pretrained weights for {arch!r} could not be loaded ({type(exc).__name__}: "
-                f"{str(exc)[:300]}). Without network access put the weights in the Hugging Face cache "
-                f"(HF_HOME; HF_HUB_OFFLINE=1 skips the network retries) or pass a local file instead: "
-                f"model.pretrained=false model.checkpoint=/path/to/weights.pth"
-            ) from None
-    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
-    if checkpoint:
-        from src.engine.init import load_matching  # the ft pipeline's loader: same report, same errors
-
-        report = load_matching(model, model_state_from(load_checkpoint(checkpoint)), strict=False)
-        model.checkpoint_report = {"source": str(checkpoint), **report}
-        log.info("model.checkpoint %s: %d tensors loaded, skipped %s", checkpoint, report["loaded"],
-                 report["shape_mismatch"] + report["unexpected"])
-    return model
+    return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
 
 
 def timm_pretrained_state_dict(arch: str) -> dict[str, torch.Tensor]:

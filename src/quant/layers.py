@@ -1,4 +1,4 @@
-"""Quantized Conv2d/Linear layers and the layer factory used by model surgery.
+"""Quantized Conv2d/Linear layers, the replacements model surgery puts in place of nn.Conv2d/Linear.
 
 In training a layer computes with F(w) (and F(x) on its input under BWA), gradients flowing back
 multiplied by B (PC++ eq. 7). In evaluation it computes with its truly binary form — sign(w),
@@ -14,10 +14,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hydra.utils import instantiate
 
 from src.accum import accumulate_conv2d, accumulate_linear
-from src.core.errors import UserError
 
 SCALES = ("none", "layer", "channel")
 
@@ -140,34 +138,6 @@ def quantized_copy(layer: nn.Module, **quant: Any) -> nn.Module:
         raise TypeError(f"cannot quantize a {type(layer).__name__}")
     new.load_state_dict(layer.state_dict(), strict=False)
     return new
-
-
-def layer_factory(quantizer: Any, task: Any):
-    """make_layer(name, layer) for :func:`src.quant.surgery.quantize_model` from the configs:
-    each layer gets its own quantizer objects (ReAct's learnable shifts are per layer)."""
-    binarize_activations = bool(task.get("binarize_activations", False))
-    if binarize_activations and quantizer.get("activation") is None:
-        raise UserError(
-            f"task={task.name} binarizes activations but quantizer={quantizer.name} has no activation pair "
-            f"(quantizer.activation is null); use task=bw, or a quantizer whose config sets `activation:`"
-        )
-    accum_cfg = task.get("accum")
-    scale = quantizer.get("scale", "none")
-
-    def make_layer(name: str, layer: nn.Module) -> nn.Module:
-        act = instantiate(quantizer.activation) if binarize_activations else None
-        if act is not None and hasattr(act, "bind_channels"):  # per-channel parameters (ReAct's shift)
-            conv = isinstance(layer, nn.Conv2d)
-            act.bind_channels(layer.in_channels if conv else layer.in_features, 1 if conv else -1)
-        return quantized_copy(
-            layer,
-            weight_quantizer=instantiate(quantizer.weight),
-            act_quantizer=act,
-            accumulator=instantiate(accum_cfg) if accum_cfg is not None else None,
-            scale=scale,
-        )
-
-    return make_layer
 
 
 def latent_weights(model: nn.Module) -> list[nn.Parameter]:

@@ -1,8 +1,9 @@
 """Forward–backward quantizers (PC++ §3, Table 1, App. F).
 
 Each method is a pair: F applied in the forward pass and B multiplying the incoming gradient in
-the backward pass, w*_{t+1} = w*_t − η_t·B(w*_t)·∇ℓ(F(w*_t))  (PC++ eq. 7). A method is a small
-subclass that states F and B as plain tensor functions of the current schedule point.
+the backward pass, w*_{t+1} = w*_t − η_t·B(w*_t)·∇ℓ(F(w*_t))  (PC++ eq. 7). A pair is a small
+subclass that states F and B as plain tensor functions of the current schedule point, registered
+under its name with ``@register_pair`` (src.quant.registry); a method's config names its pairs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from src.quant.prox import linear_quantizer, sign
+from src.quant.registry import register_pair
 from src.quant.schedules import irnet_tk, linear, log_linear
 
 
@@ -113,6 +115,7 @@ class SignForward(ForwardBackwardQuantizer):
 
 # --- Table 1 --------------------------------------------------------------------------------
 
+@register_pair("identity")
 class Identity(ForwardBackwardQuantizer):
     """FP: F = identity, B = identity. Also the training-time pair of the methods whose gradient is
     taken at the continuous weights (PQ, rPC, ConQ, ProxGen, PTB): their update rules do the work."""
@@ -124,6 +127,7 @@ class Identity(ForwardBackwardQuantizer):
         return _ones(w)
 
 
+@register_pair("bc")
 class BinaryConnect(SignForward):
     """BC: F = P_Q = sign, B = identity (the straight-through estimator of PC++ eq. 2)."""
 
@@ -131,6 +135,7 @@ class BinaryConnect(SignForward):
         return _ones(w)
 
 
+@register_pair("pc")
 class ProxConnect(ForwardBackwardQuantizer):
     """PC: F = L_ρ^ϱ (PC++ eq. 10) with ρ linear from rho_start to rho_end, B = identity."""
 
@@ -149,6 +154,7 @@ class ProxConnect(ForwardBackwardQuantizer):
         return _ones(w)
 
 
+@register_pair("bnn")
 class BNN(SignForward):
     """BNN (Hubara et al.): F = sign, B = 1_[−1,1], i.e. (T∘P, T'∘P) with T = hard tanh and P of
     PC++ eq. (9) (Example 1)."""
@@ -157,6 +163,7 @@ class BNN(SignForward):
         return (w.abs() <= 1).to(w.dtype)
 
 
+@register_pair("bnnp")
 class BNNPlus(SignForward):
     """BNN+ (Darabi et al.): F = sign, B = ∇SS with fixed μ (PC++ Example 2; not in PC++)."""
 
@@ -168,6 +175,7 @@ class BNNPlus(SignForward):
         return sign_swish_grad(w, self.mu)
 
 
+@register_pair("bnnpp")
 class BNNPlusPlus(ForwardBackwardQuantizer):
     """BNN++ (PC++ Example 3): F = SS, B = ∇SS = F', μ linear from mu_start to mu_end."""
 
@@ -191,6 +199,7 @@ class BNNPlusPlus(ForwardBackwardQuantizer):
 
 # --- App. F ----------------------------------------------------------------------------------
 
+@register_pair("bireal")
 class BiReal(SignForward):
     """Bi-Real Net: F = sign, B = ApproxSign' = max(2 − 2|w|, 0) (not in PC++)."""
 
@@ -198,6 +207,7 @@ class BiReal(SignForward):
         return approx_sign_grad(w)
 
 
+@register_pair("polyp")
 class PolyPlus(ForwardBackwardQuantizer):
     """Poly+ (PC++ App. F): F(w) = ApproxSign(c·w), B = F' = c·ApproxSign'(c·w), with the coefficient
     c growing log-linearly from c_start to c_end so that F equals sign outside |w| < 1/c_end."""
@@ -217,6 +227,7 @@ class PolyPlus(ForwardBackwardQuantizer):
         return self.c * approx_sign_grad(self.c * w)
 
 
+@register_pair("ede")
 class EDE(SignForward):
     """IR-Net's EDE: F = sign, B = k·t·(1 − tanh²(t·w)), t: Tmin → Tmax log-linearly, k = max(1/t, 1)."""
 
@@ -229,6 +240,7 @@ class EDE(SignForward):
         return k * t * (1 - torch.tanh(t * w) ** 2)
 
 
+@register_pair("edep")
 class EDEPlus(EDE):
     """EDE+ (PC++ App. F): F = k·tanh(t·w) with its true derivative B = k·t·(1 − tanh²(t·w))."""
 
@@ -237,6 +249,7 @@ class EDEPlus(EDE):
         return k * torch.tanh(t * w)
 
 
+@register_pair("rbnn")
 class RBNN(SignForward):
     """RBNN: F = sign, B = k·max(√2·t − t²|w|, 0), the derivative of k(√2·t·w − t²·w|w|/2) on
     |w| ≤ √2/t; t, k on the IR-Net schedule with Tmin = 0.01, Tmax = 10 (not in PC++)."""
@@ -250,6 +263,7 @@ class RBNN(SignForward):
         return k * (math.sqrt(2) * t - t * t * w.abs()).clamp_min(0)
 
 
+@register_pair("react")
 class ReAct(SignForward):
     """ReActNet's RSign: F(x) = sign(x + β), B(x) = ApproxSign'(x + β), with a learnable shift β per
     channel (activations; ``bind_channels`` is called by the layer factory). For weights, or before
@@ -285,18 +299,3 @@ class ReAct(SignForward):
 
     def binarize(self, x):
         return sign(self._shifted(x))
-
-
-QUANTIZERS: dict[str, type[ForwardBackwardQuantizer]] = {
-    "fp": Identity, "bc": BinaryConnect, "pc": ProxConnect, "bnn": BNN, "bnnp": BNNPlus, "bnnpp": BNNPlusPlus,
-    "bireal": BiReal, "polyp": PolyPlus, "ede": EDE, "edep": EDEPlus, "rbnn": RBNN, "react": ReAct,
-    # gradient at the continuous weights; the update rule (src.quant.updates) binarizes
-    "pq": Identity, "rpc": Identity, "conq": Identity, "proxgen": Identity, "ptb": Identity,
-}
-
-
-def build_quantizer(name: str, **params) -> ForwardBackwardQuantizer:
-    """The registry: a method's forward–backward pair by name, with its parameters."""
-    if name not in QUANTIZERS:
-        raise ValueError(f"unknown quantizer {name!r}; valid names: {', '.join(sorted(QUANTIZERS))}")
-    return QUANTIZERS[name](**params)

@@ -7,11 +7,12 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from conftest import CONFIGS, compose_train
+from conftest import compose_train
+from src.core import config_tree
 from src.engine.runner import Run
 
 # transformer configs (timm, 224 px) run at 32 px in tests/models/test_transformers.py: full size is too slow here
-MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml") if "protocol" not in p.read_text())
+MODELS = [m for m in config_tree.models() if "protocol" not in config_tree.option_file("model", m).read_text()]
 
 
 def n_params(model: torch.nn.Module) -> int:

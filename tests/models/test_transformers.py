@@ -1,5 +1,5 @@
 """Transformer configs over timm: names, 2-step runs of every config x BW/BWA/BWAA x {bnnpp, pc}
-(shrunk to 32 px), the exact set of binarized Linear layers, local checkpoints, offline pretrained."""
+(shrunk to 32 px), the exact set of binarized Linear layers, FP weights via pipeline=ft, offline pretrained."""
 
 from __future__ import annotations
 
@@ -86,27 +86,38 @@ def test_task_blocks_and_components_select_exactly_those_layers(tmp_path):
         Run(cnn, tmp_path / "cnn").execute()
 
 
-def test_local_checkpoint_loads_into_timm_model_minus_a_differing_head(tmp_path):
+def test_transformers_start_from_fp_weights_through_the_ft_pipeline_minus_a_differing_head(tmp_path):
+    """One way for every model: pipeline=ft pipeline.checkpoint=<file>; a 100-class head is skipped and listed."""
     torch.manual_seed(1)
     source = timm_model("vit_tiny_patch16_224", 100, img_size=32, patch_size=4, depth=2, embed_dim=32, num_heads=2)
     path = tmp_path / "fp100.pth"
     torch.save(source.state_dict(), path)
-    model = timm_model("vit_tiny_patch16_224", 10, checkpoint=str(path), img_size=32, patch_size=4, depth=2,
-                       embed_dim=32, num_heads=2)
-    assert model.checkpoint_report["shape_mismatch"] == ["head.bias", "head.weight"]
+    cfg = compose_train(["model=vit_tiny", "pipeline=ft", f"pipeline.checkpoint={path}", "trainer.max_epochs=0",
+                         "trainer.progress=false"])
+    run = Run(cfg, tmp_path / "run")
+    results = run.execute()
+    assert results["status"] == "completed", results.get("message")
+    assert results["init"]["source"] == str(path) and results["init"]["shape_mismatch"] == ["head.bias", "head.weight"]
     for key, value in source.state_dict().items():
         if not key.startswith("head."):
-            assert torch.equal(value, model.state_dict()[key]), key
+            assert torch.equal(value, run.model.state_dict()[key]), key
+    missing = compose_train(["model=vit_tiny", "pipeline=ft", f"pipeline.checkpoint={tmp_path / 'missing.pth'}"])
     with pytest.raises(UserError, match="does not exist"):
-        timm_model("vit_tiny_patch16_224", 10, checkpoint=str(tmp_path / "missing.pth"))
+        Run(missing, tmp_path / "missing").execute()
 
 
 def test_pretrained_offline_is_a_clear_user_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against a dead network
-    cfg = compose_train(["model=deit_t", "model.pretrained=true", *TINY])
-    with pytest.raises(UserError, match="timm's pretrained weights for 'deit_tiny_patch16_224' could not be loaded"
-                                        r".*model.checkpoint=/path/to/weights.pth"):
+    cfg = compose_train(["model=deit_t", "pipeline=ft", "pipeline.pretrained=true", *TINY])
+    with pytest.raises(UserError, match="pretrained weights for 'deit_t' could not be loaded"
+                                        r".*pipeline.checkpoint=/path/to/weights.pth"):
         Run(cfg, tmp_path).execute()
     assert not (tmp_path / "results.json").exists()
+
+
+def test_model_configs_hold_no_second_way_to_fp_weights():
+    for config in sorted(SHRINK):
+        model = compose_train([f"model={config}"]).model
+        assert "checkpoint" not in model and "pretrained" not in model and "checkpoint" not in model.net

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import compose_train
-from src.quant.layers import layer_factory
+from src.engine.build import layer_factory
 from src.quant.quantizers import sign_swish
 
 

@@ -12,7 +12,8 @@ import torch.nn as nn
 
 from conftest import compose_train
 from src.accum import WrapAccumulator
-from src.quant.layers import QuantizedConv2d, QuantizedLinear, layer_factory
+from src.engine.build import layer_factory
+from src.quant.layers import QuantizedConv2d, QuantizedLinear
 
 from accum.reference import conv2d_reference, linear_reference
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import CONFIGS, compose_train
+from conftest import compose_train
+from src.core import config_tree
 from src.core.errors import UserError
 from src.engine.runner import Run
 from src.quant.hooks import evaluation_form
 from src.quant.layers import QuantizedLayerMixin
 
-METHODS = sorted(p.stem for p in (CONFIGS / "quantizer").glob("*.yaml") if p.stem != "fp")
+METHODS = [m for m in config_tree.methods() if m != "fp"]
 
 
 def tiny_run(tmp_path, quantizer: str, task: str, *extra: str) -> Run:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from src.quant.prox import prox_bnn
-from src.quant.quantizers import QUANTIZERS, build_quantizer
+from src.quant import build_quantizer, registered_pairs
 
 W = torch.linspace(-2.5, 2.5, 5001, dtype=torch.float64)
 PROGRESS = (0.0, 0.3, 1.0)
@@ -46,7 +46,7 @@ def approx_sign(x):  # Bi-Real, piecewise as in NOTES.md
 
 def expected(name, p):
     """(F, B) of each method at progress p, from the papers' definitions."""
-    if name in ("fp", "pq", "rpc", "conq", "proxgen", "ptb"):
+    if name == "identity":
         return W, torch.ones_like(W)
     if name == "bc":
         return sgn(W), torch.ones_like(W)
@@ -76,7 +76,7 @@ def expected(name, p):
 
 
 @pytest.mark.parametrize("p", PROGRESS)
-@pytest.mark.parametrize("name", sorted(QUANTIZERS))
+@pytest.mark.parametrize("name", sorted(registered_pairs()))
 def test_forward_and_backward_maps_match_the_papers(name, p):
     q = at(name, p)
     f, b = expected(name, p)
@@ -85,7 +85,7 @@ def test_forward_and_backward_maps_match_the_papers(name, p):
     torch.testing.assert_close(q.backward_map(W), b, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("name", sorted(QUANTIZERS))
+@pytest.mark.parametrize("name", sorted(registered_pairs()))
 def test_autograd_gradient_is_b_times_upstream(name):
     q = at(name, 0.4)
     w = W.clone().requires_grad_(True)
@@ -96,7 +96,7 @@ def test_autograd_gradient_is_b_times_upstream(name):
     torch.testing.assert_close(w.grad, q.backward_map(W) * g)
 
 
-@pytest.mark.parametrize("name", ["bnnpp", "polyp", "edep", "fp"])
+@pytest.mark.parametrize("name", ["bnnpp", "polyp", "edep", "identity"])
 @pytest.mark.parametrize("p", PROGRESS)
 def test_backward_is_the_derivative_of_forward(name, p):
     """Corollary 2: a C¹ forward with its derivative as backward. Central differences, away from
@@ -144,5 +144,5 @@ def test_react_shift_is_learned_per_channel():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown quantizer 'bnnx'; valid names: bc, bireal, bnn"):
+    with pytest.raises(ValueError, match="unknown quantizer pair 'bnnx'; registered pairs: bc, bireal, bnn"):
         build_quantizer("bnnx")

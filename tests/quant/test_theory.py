@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.quant.quantizers import build_quantizer
+from src.quant import build_quantizer
 from src.quant.theory import check_pair, check_quantizer
 
-IN = ["fp", "bc", "pc", "bnn", "bnnpp", "polyp", "edep"]
+IN = ["identity", "bc", "pc", "bnn", "bnnpp", "polyp", "edep"]
 OUT = ["bnnp", "bireal", "rbnn", "ede", "react"]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.quant.quantizers import build_quantizer
+from src.engine.build import method_pair
 from src.quant.updates import LatentUpdate, NullUpdate, ProxGenUpdate, ProximalUpdate, ReverseProxConnect
 
 A = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.8], [0.7, 0.1, 0.4], [-0.6, 0.9, 0.2]])
@@ -25,7 +25,7 @@ def run(quantizer_name: str, rule_cls, steps=3, optimizer="sgd", bias=False, **r
     ``bias`` adds a trained offset (a parameter that keeps training after a freeze)."""
     w = torch.nn.Parameter(torch.tensor(W0))
     b = torch.nn.Parameter(torch.zeros((), dtype=torch.float64), requires_grad=bias)
-    q = build_quantizer(quantizer_name, **({"mu_start": 5.0, "mu_end": 30.0} if quantizer_name == "bnnpp" else {}))
+    q = method_pair(quantizer_name)  # the pair of configs/quantizer/<method>.yaml (bnnpp: μ 5 → 30)
     a, y = torch.tensor(A), torch.tensor(Y)
     opt = torch.optim.SGD([w, b], lr=LR) if optimizer == "sgd" else torch.optim.Adam([w, b], lr=LR)
     rule = rule_cls([w], opt, **rule_kw)

@@ -1,8 +1,7 @@
-"""Each PC++ §4.3 protocol changes exactly what it claims, on the tiny ViT and the digits data."""
+"""Each PC++ §4.3 protocol changes exactly what it claims, on the tiny ViT and the digits data
+(the pre-train stage, protocol (3), is the engine's: tests/engine/test_stages.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
@@ -11,10 +10,8 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from conftest import compose_train
-from src.engine.distill import Distiller, frozen_copy, token_similarities
 from src.core.errors import UserError
 from src.engine.runner import Run
-from src.engine.stages import run_stages
 from src.quant.hooks import evaluation_form
 from src.quant.layers import QuantizedLayerMixin
 
@@ -89,74 +86,20 @@ def test_normalization_adds_one_trained_layernorm_per_attention_block(tmp_path):
     assert "blocks.0.attn.post_norm.weight" in torch.load(run.ckpt_dir / "last.pt", weights_only=False)["model"]
 
 
-def test_kd_terms_vanish_for_an_identical_student_and_reach_the_student_only():
-    torch.manual_seed(0)
-    student = instantiate(compose_train(FAST).model.net)
-    teacher = frozen_copy(student)
-    x = torch.randn(4, 3, 32, 32)
-    distiller = Distiller(teacher, student, temperature=2.0, ce=0.0, logits=1.0, dmd=1.0, hidden=1.0)
-    logits = student(x)
-    terms = {k: v.detach() for k, v in distiller.terms(x, logits).items()}
-    assert float(terms["dmd"]) == pytest.approx(0, abs=1e-6) and float(terms["hidden"]) == pytest.approx(0, abs=1e-6)
-    p = F.softmax(logits.detach() / 2, -1)  # soft CE of identical models = T^2 * entropy of p_T
-    assert float(terms["logits"]) == pytest.approx(float(-(p * p.log()).sum(-1).mean() * 4), rel=1e-5)
-
-    with torch.no_grad():  # now a different student
-        for prm in student.parameters():
-            prm.add_(0.05 * torch.randn_like(prm))
-    objective = distiller(x, student(x), torch.tensor(0.0))
-    assert all(v > 0 for v in distiller.last.values())
-    objective.backward()
-    assert all(p.grad is None for p in teacher.parameters())
-    assert all(not p.requires_grad for p in teacher.parameters())
-    grads = [p.grad for p in student.parameters() if p.grad is not None]
-    assert grads and sum(float(g.abs().sum()) for g in grads) > 0
-
-
-def test_token_similarities_are_per_head_cosines():
-    torch.manual_seed(0)
-    qkv = torch.randn(2, 5, 3 * 8)  # 2 heads of dim 4
-    sims = token_similarities(qkv, heads=2)
-    k_head1 = qkv[1, :, 8 + 4:8 + 8]
-    expected = F.cosine_similarity(k_head1[:, None, :], k_head1[None, :, :], dim=-1)
-    assert torch.allclose(sims[1][1, 1], expected, atol=1e-6)
-
-
 def test_kd_run_records_nonzero_terms_and_needs_fp_weights(tmp_path, fp_checkpoint):
     run = Run(compose_train([*FAST, "quantizer=pc", "trainer.max_epochs=1", "model.protocol.kd=true",
-                             f"model.checkpoint={fp_checkpoint}"]), tmp_path / "kd")
+                             "pipeline=ft", f"pipeline.checkpoint={fp_checkpoint}"]), tmp_path / "kd")
     assert run.execute()["status"] == "completed"
     row = run.history[-1]
     assert row["kd_logits"] > 0 and row["kd_dmd"] > 0 and row["kd_hidden"] > 0
     assert not [n for n, _ in run.distiller.teacher.named_modules() if n.endswith("post_norm")]  # the FP model
-    with pytest.raises(UserError, match="distils from the full-precision pre-trained model"):
+    with pytest.raises(UserError, match="distils from the full-precision pre-trained model.*pipeline=ft pipeline.checkpoint="):
         Run(compose_train([*FAST, "quantizer=pc", "model.protocol.kd=true"]), tmp_path / "no").execute()
 
 
-def test_pretrain_stage_precedes_finetuning_hands_over_its_weights_and_resumes(tmp_path, fp_checkpoint):
-    overrides = [*FAST, "quantizer=bnnpp", "model.protocol.pretrain=true", "model.protocol.pretrain_epochs=2",
-                 "model.protocol.pretrain_lr=0.05", "optimizer.lr=0.0", "optimizer.momentum=0.0",
-                 "optimizer.weight_decay=0.0", "trainer.max_epochs=1", f"model.checkpoint={fp_checkpoint}"]
-    first = run_stages(compose_train([*overrides, "trainer.stop_after_epoch=1"]), tmp_path)
-    assert first["status"] == "interrupted" and first["epochs_completed"] == 1  # inside stage 1
-    assert not (tmp_path / "results.json").exists()
-    final = run_stages(compose_train(overrides), tmp_path)  # the same command again: resumes, then stage 2
-    stage1 = json.loads((tmp_path / "pretrain" / "results.json").read_text())
-    assert stage1["status"] == "completed" and stage1["epochs_completed"] == 2
-    assert stage1["finished_at"] <= final["finished_at"] and final["status"] == "completed"
-    handed = tmp_path / "pretrain" / "checkpoints" / "last.pt"
-    assert final["init"]["source"] == str(handed) and final["init"]["missing"] == []
-    pre = torch.load(handed, weights_only=False)["model"]
-    tuned = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)["model"]
-    fp = torch.load(fp_checkpoint, weights_only=False)
-    key = "blocks.0.attn.qkv.weight"
-    assert not torch.equal(pre[key], fp[key])  # stage 1 trained (lr 0.05)
-    for name, value in pre.items():  # stage 2 (lr 0) starts from, and so still holds, stage 1's weights
-        assert torch.equal(value, tuned[name]), name
-
-
 def test_post_training_binarization_evaluates_the_fp_model_binarized_without_training(tmp_path, fp_checkpoint):
-    run = build(tmp_path, "quantizer=ptb", f"model.checkpoint={fp_checkpoint}", "model.protocol.normalization=false")
+    run = build(tmp_path, "quantizer=ptb", "pipeline=ft", f"pipeline.checkpoint={fp_checkpoint}",
+                "model.protocol.normalization=false")
     assert [h["epoch"] for h in run.history] == [0] and run.global_step == 0
     # the reference: timm's FP model with every block Linear replaced by sign(w) * mean|w|, by hand
     torch.manual_seed(0)

@@ -5,7 +5,7 @@
                                     false: ``none``, plain ±1)
   model.protocol.normalization  (2) one more LayerNorm at the end of each binarized attention block
   model.protocol.pretrain       (3) a binarization-aware stage before fine-tuning (src.engine.stages)
-  model.protocol.kd             (4) distillation from the full-precision model (src.engine.distill)
+  model.protocol.kd             (4) distillation from the full-precision model (src.models.distill)
 
 and which Linear layers are binarized: ``task.blocks`` (indices; null = all) and
 ``task.components`` (subset of qkv, proj, fc1, fc2; null = all). Models without a ``protocol``
@@ -20,8 +20,8 @@ from typing import Any
 import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
-from src.engine.distill import frozen_copy
 from src.core.errors import UserError
+from src.models.distill import frozen_copy
 from src.models.transformers import add_attention_norms, block_linears
 
 
@@ -34,7 +34,9 @@ class ProtocolSetup:
 
 
 def has_fp_weights(cfg: DictConfig) -> bool:
-    return bool(cfg.model.get("pretrained") or cfg.model.get("checkpoint") or cfg.pipeline.name == "ft")
+    """Full-precision weights come from the ft pipeline only (src.engine.init: its checkpoint or the
+    library's pretrained weights; ft without either is refused there)."""
+    return cfg.pipeline.name == "ft"
 
 
 def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> ProtocolSetup:
@@ -55,9 +57,9 @@ def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> Prot
     if protocol.kd:
         if not has_fp_weights(cfg):
             raise UserError(
-                "model.protocol.kd=true distils from the full-precision pre-trained model, but this run has "
-                "none: set model.checkpoint=<fp weights>, model.pretrained=true, or pipeline=ft with its "
-                "checkpoint; or model.protocol.kd=false")
+                f"model.protocol.kd=true distils from the full-precision pre-trained model, but this run has "
+                f"none (pipeline={cfg.pipeline.name}): start from full-precision weights with pipeline=ft "
+                f"pipeline.checkpoint=<fp weights> (or pipeline.pretrained=true), or set model.protocol.kd=false")
         teacher = frozen_copy(model)
     # only the blocks being binarized get the extra LayerNorm (all of them unless task.blocks says otherwise)
     norms = add_attention_norms(model, blocks) if protocol.normalization and binarizing else []
