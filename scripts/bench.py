@@ -29,18 +29,19 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
+from src.core import config_tree  # noqa: E402
 from src.engine.build import build_layer_factory, build_update_rule  # noqa: E402
 from src.engine.environment import git_commit, hardware  # noqa: E402
 from src.core.io import atomic_write_json, atomic_write_text  # noqa: E402
 from src.engine.loop import StepSettings, TrainStep, train_epoch  # noqa: E402
 from src.quant.surgery import quantize_model  # noqa: E402
 
-TASKS = ("bw", "bwa", "bwaa")
+TASKS = config_tree.tasks()
 TARGETS = {"bw": 1.05, "bwa": 1.15, "bwaa": 1.25}  # step time / FP step time, ResNet-20 at batch 128 (issues 3, 4)
 
 
 def methods() -> list[str]:
-    return sorted(p.stem for p in (ROOT / "configs" / "quantizer").glob("*.yaml") if p.stem != "fp")
+    return [m for m in config_tree.methods() if m != "fp"]
 
 
 class Case:

@@ -81,7 +81,7 @@ class TrainStep:
     """One optimizer step of PC++ eq. 7, w*_{t+1} = w*_t − η_t B(w*_t) ∇ℓ(F(w*_t)): the forward runs
     the quantized layers' F, backward their B, the optimizer steps, and the method's update rule
     (src.quant.updates) acts around that step. ``objective(x, logits, ce_loss)`` is what is
-    minimised (the distillation objective of src.engine.distill under KD); the schedules see the
+    minimised (the distillation objective of src.models.distill under KD); the schedules see the
     progress p = t / ``total_steps``."""
 
     model: nn.Module

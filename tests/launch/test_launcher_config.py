@@ -11,9 +11,10 @@ from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from omegaconf import OmegaConf
 
+from src.core import config_tree
 from tests.conftest import CONFIGS
 
-PROFILES = sorted(p.stem for p in (CONFIGS / "cluster").glob("*.yaml"))
+PROFILES = config_tree.options("cluster")
 
 
 def launcher(overrides: list[str]) -> dict:
