@@ -1,4 +1,4 @@
-"""Item 7 of the spine: each failure gives a clear message, a documented exit code, and leaves
+"""Each failure gives a clear message, a documented exit code, and leaves
 what was already written intact."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Corollary 1 verdicts of the theory helper for every method the issue names, plus hand-made pairs."""
+"""Corollary 1 verdicts of the theory helper for every method, plus hand-made pairs."""
 
 from __future__ import annotations
 
