@@ -42,6 +42,7 @@ def test_option_composes_and_resolves(group, option):
     assert option in cfg.run_name or group not in ("dataset", "model", "quantizer", "pipeline", "task")
 
 
+@pytest.mark.slow
 def test_every_quantizer_task_pipeline_combination_composes():
     combos = list(itertools.product(options("quantizer"), options("task"), options("pipeline")))
     names = set()

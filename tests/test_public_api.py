@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 HIGHER = {
     "src.accum": ("hydra", "omegaconf", "src.quant", "src.data", "src.models", "src.engine", "src.sweeps",
                   "src.reporting"),

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 
 from conftest import compose_train, read_results
 from src.accum import WrapAccumulator, wrap
 from src.engine.runner import Run
 from src.quant.hooks import evaluation_form
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 SMALL = ["dataset=digits", "model=resnet20", "model.net.activation=hardtanh", "trainer.progress=false",
          "dataset.batch_size=32", "trainer.max_steps_per_epoch=3"]

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import TINY, read_results, run_cli
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 
 @pytest.mark.parametrize("group,bad,valid", [("model", "resnet21", "resnet20"), ("dataset", "mnist", "cifar10"),
                                              ("quantizer", "bnnx", "fp"), ("task", "bwx", "bwa"),

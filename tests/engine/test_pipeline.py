@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import TINY, read_results, run_cli
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 
 def test_finetune_starts_from_fp_checkpoint(output_root, tmp_path):

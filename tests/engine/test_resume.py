@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 
 from conftest import read_results, run_cli
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 COMMAND = ["dataset=digits", "model=resnet20", "trainer.max_epochs=3", "trainer.max_steps_per_epoch=3",
            "trainer.progress=false", "dataset.batch_size=32", "optimizer.lr=0.05"]

@@ -12,6 +12,8 @@ from hydra.utils import instantiate
 from conftest import compose_train
 from src.engine.stages import run_stages
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 FAST = ["model=vit_tiny", "trainer.progress=false", "trainer.eval_soft=false", "dataset.batch_size=16",
         "dataset.splits.test_fraction=0.05", "trainer.max_steps_per_epoch=2"]
 

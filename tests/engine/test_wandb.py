@@ -3,10 +3,13 @@ resumed run continues the same wandb run id."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import read_results, run_cli
 from engine.wandb_records import run_contents
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 ARGS = ["logger=wandb", "logger.group=tests/wandb", "trainer.max_steps_per_epoch=2", "trainer.progress=false",
         "trainer.max_epochs=2", "run_name=wb"]

@@ -46,6 +46,7 @@ def test_vgg_small_and_resnet50_sizes():
     assert round(n_params(instantiate(cfg.model.net)) / 1e6, 1) == 25.6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_two_step_run_of_every_model(model, tmp_path):
     cfg = compose_train([
@@ -82,6 +83,7 @@ def test_binary_activation_tasks_default_to_hardtanh(model):
     assert kinds["bwa"] == kinds["bwaa"] == {torch.nn.Hardtanh}
 
 
+@pytest.mark.slow
 def test_bf16_channels_last_deterministic_run(tmp_path):
     cfg = compose_train([
         "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=4", "dataset.batch_size=4",

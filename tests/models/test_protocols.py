@@ -55,6 +55,7 @@ def test_scaling_multiplies_binary_weights_by_mean_abs_latent(tmp_path, scaling)
             assert torch.allclose(layer(x_in), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_normalization_adds_one_trained_layernorm_per_attention_block(tmp_path):
     without = build(tmp_path / "off", "model.protocol.normalization=false")
     assert not [n for n, _ in without.model.named_modules() if n.endswith("post_norm")]

@@ -44,6 +44,7 @@ def test_full_size_parameter_counts():
         assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantizer", ["bnnpp", "pc"])
 @pytest.mark.parametrize("task", ["bw", "bwa", "bwaa"])
 @pytest.mark.parametrize("config", sorted(SHRINK))
@@ -106,6 +107,7 @@ def test_transformers_start_from_fp_weights_through_the_ft_pipeline_minus_a_diff
         Run(missing, tmp_path / "missing").execute()
 
 
+@pytest.mark.slow
 def test_pretrained_offline_is_a_clear_user_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -19,6 +19,8 @@ from src.quant.layers import QuantizedLayerMixin
 from src.quant.quantizers import BNNPlusPlus
 from src.quant.schedules import linear
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 YAML = """# @package quantizer
 name: {name}
 scale: layer

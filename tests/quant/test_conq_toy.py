@@ -84,6 +84,7 @@ def script_outputs(tmp_path_factory):
     return script, out
 
 
+@pytest.mark.slow
 def test_script_writes_figure_and_tables(script_outputs):
     script, out = script_outputs
     png = (out / "conq_toy.png").read_bytes()

@@ -13,6 +13,8 @@ from src.engine.runner import Run
 from src.quant.hooks import evaluation_form
 from src.quant.layers import QuantizedLayerMixin
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 METHODS = [m for m in config_tree.methods() if m != "fp"]
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 SCRIPT = ROOT / "scripts" / "check_quantizer.py"
 

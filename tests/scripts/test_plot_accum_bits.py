@@ -9,7 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, TINY, run_cli
+
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
 
 def test_bit_width_sweep_and_plot(output_root, tmp_path):

@@ -20,6 +20,8 @@ from src.sweeps import launch, spec, spec_files
 sys.path.insert(0, str(ROOT / "scripts"))
 import reproduce  # noqa: E402
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 
 def smoke(table: str, root: Path, *extra: str) -> int:
     return reproduce.main([table, "scale=smoke", "launcher=local", "--output-root", str(root / "out"),

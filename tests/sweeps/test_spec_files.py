@@ -73,6 +73,7 @@ def test_without_the_guard_hydra_would_compose_a_spec_silently():
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("argument", ["experiment=pcpp/table2", "+sweep=pcpp/table2"])
 def test_train_py_exits_2_and_names_reproduce(output_root, argument):
     done = run_cli([argument], output_root, timeout=120)

@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_tables  # noqa: E402
 import reproduce  # noqa: E402
 
+pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
+
 
 class RecordedApi:
     """``wandb.Api`` answering ``runs(path, filters={"group": ...})`` from recorded run nodes."""
