@@ -55,14 +55,15 @@ def plan(table: str, scale: str = "paper", output_root: Path | str = "outputs",
     spec, settings = spec_files.load_spec(table), spec_files.load_scale(scale)
     printed, runs = cells.expand(spec, scale, settings, strict)
     builder = JobBuilder(spec, settings, output_root, strict, tuple(extra))
-    jobs = builder.identify(builder.build(runs))
+    jobs = builder.build(runs)
+    if only:
+        jobs, printed = select(jobs, only), [c for c in printed if _cell_selected(c, only)]
+    jobs = builder.identify(jobs)
     cost = CostModel(settings, tflops)
     for job in jobs:
         job.train_images = cost.train_images(job)
         job.gpu_hours = cost.gpu_hours(job, job.train_images)
     printed = _with_runs(printed, jobs)
-    if only:
-        jobs, printed = select(jobs, only), [c for c in printed if _cell_selected(c, only)]
     return Plan(table=f"{spec['paper']}/{spec['table']}", scale=scale, spec=spec, runs_root=runs_root(output_root),
                 jobs=sorted(jobs, key=lambda j: j.stage), cells=printed,
                 metric=spec.get("metric", "final_test_acc"), kind=spec.get("kind", "table"))
@@ -80,10 +81,11 @@ def _with_runs(printed: list[TableCell], jobs: list[Job]) -> list[TableCell]:
 
 
 def select(jobs: list[Job], only: dict[str, list[str]]) -> list[Job]:
-    """The jobs with a cell whose keys take one of the listed values, and the FP runs they start from."""
-    keep = {j.run_name for j in jobs if any(all(str(c[k]) in v for k, v in only.items()) for c in j.cells)}
-    keep |= {j.parent for j in jobs if j.run_name in keep and j.parent}
-    return [j for j in jobs if j.run_name in keep]
+    """The (not yet identified) jobs whose cell keys take one of the listed values, and the FP runs
+    they start from."""
+    keep = {cell_name(j.cell) for j in jobs if all(str(j.cell[k]) in v for k, v in only.items())}
+    keep |= {j.parent for j in jobs if cell_name(j.cell) in keep and j.parent}
+    return [j for j in jobs if cell_name(j.cell) in keep]
 
 
 def _cell_selected(cell: TableCell, only: dict[str, list[str]]) -> bool:
