@@ -25,7 +25,7 @@ from src.core import identity
 from src.core.config_tree import CONFIG_DIR, option_file
 from src.core.errors import UserError
 from src.sweeps import smoke_data
-from src.sweeps.cells import CELL_KEYS, RunCell
+from src.sweeps.cells import RunCell
 from src.sweeps.compose import resolved_config, split_extra
 
 # What a run's own ``cell`` node says (its config's groups, seed and scale): the same whichever table
