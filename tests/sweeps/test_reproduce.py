@@ -136,7 +136,7 @@ def test_a_cell_run_by_table2_is_read_by_table7_without_a_second_run(tmp_path, c
     """PC++ Table 7 prints the error bars of Table 2's E2E rows: Table 7 launched after Table 2
     trains nothing and shows Table 2's numbers."""
     only = ["--only", "dataset=cifar10", "--only", "pipeline=e2e", "--only", "task=bw", "--only", "method=fp,bnnpp"]
-    assert smoke("pcpp/table2", tmp_path, *only) == 1          # the other cells of Table 2 stay missing
+    assert smoke("pcpp/table2", tmp_path, *only) == 0          # every run of the selection completed
     runs = tmp_path / "out" / "sweeps" / "runs"
     first = _mtimes(runs)
     assert len(first) == 2
@@ -152,6 +152,13 @@ def test_a_cell_run_by_table2_is_read_by_table7_without_a_second_run(tmp_path, c
         assert table7[key]["n"] == table2[key]["n"] == "1"
         assert table7[key]["ours_mean"] == table2[key]["ours_mean"] and table7[key]["runs"] == table2[key]["runs"]
     assert table7[("bwa", "bnnpp")]["n"] == "0"
+    # each table's manifest names the same run directories for the cells they share
+    manifests = {t: json.loads((tmp_path / "out" / "sweeps" / "pcpp" / t / "smoke.cells.json").read_text())
+                 for t in ("table2", "table7")}
+    e2e = {t: {(c["row"]["dataset"], c["row"]["task"], c["method"]): c["runs"] for c in m["cells"]
+               if c["row"]["pipeline"] == "e2e"} for t, m in manifests.items()}
+    assert e2e["table2"] == e2e["table7"] and len(e2e["table7"]) == 2
+    assert {r for names in e2e["table7"].values() for r in names} == set(first)
 
 
 def test_dry_run_lists_runs_cost_and_sharing_and_launches_nothing(tmp_path, capsys):
