@@ -106,15 +106,15 @@ def dry_run_all(plans: list[spec.Plan]) -> None:
     print(f"{'table':<18} {'runs':>6} {'shared':>7} {'GPU-h':>10}")
     for p in plans:
         print(f"{p.table:<18} {len(p.jobs):>6} {sum(1 for j in p.jobs if j.shared_with):>7} "
-              f"{sum(j.gpu_hours for j in p.jobs):>10.1f}")
+              f"{sum(j.gpu_hours for j in p.jobs):>10.2f}")
     unique = {j.run_id: j for p in plans for j in p.jobs}
     asked, cost = sum(len(p.jobs) for p in plans), sum(j.gpu_hours for p in plans for j in p.jobs)
     states = {i: launch.status(p.run_dir(j)) for p in plans for i, j in ((j.run_id, j) for j in p.jobs)}
     todo = [j for i, j in unique.items() if states[i] not in ("completed", *launch.REPORT)]
-    print(f"all tables: {asked} runs asked for, {len(unique)} unique ({asked - len(unique)} read by more than one "
-          f"table); {sum(j.gpu_hours for j in unique.values()):.1f} GPU-hours for the unique runs "
-          f"({cost:.1f} if every table ran its own); {len(todo)} unique runs to launch, "
-          f"{sum(j.gpu_hours for j in todo):.1f} GPU-hours")
+    print(f"all tables: {asked} runs asked for, {len(unique)} unique ({asked - len(unique)} asked for again by "
+          f"another table); {sum(j.gpu_hours for j in unique.values()):.2f} GPU-hours for the unique runs "
+          f"({cost:.2f} if every table ran its own); {len(todo)} unique runs to launch, "
+          f"{sum(j.gpu_hours for j in todo):.2f} GPU-hours")
 
 
 def main(argv: list[str] | None = None) -> int:

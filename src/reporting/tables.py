@@ -68,6 +68,7 @@ class Entry:
     published_std: PublishedCell | None
     ours: Stats | None
     failed: list[str]
+    read: tuple[str, ...] = ()         # identities of the runs found for this cell
 
     @property
     def diff(self) -> float | None:
@@ -110,8 +111,10 @@ def build(plan: Plan, records: list[RunRecord]) -> Table:
     entries = {}
     for cell in plan.cells:
         pub = published.get(cell.row[:4] + (cell.method, cell.row[4]), {})
-        ours, failed = aggregate([by_id[i] for i in cell.runs if i in by_id], plan.metric)
-        entries[(cell.row, cell.method)] = Entry(cell, pub.get("acc"), pub.get("std"), ours, failed)
+        found = [by_id[i] for i in cell.runs if i in by_id]
+        ours, failed = aggregate(found, plan.metric)
+        entries[(cell.row, cell.method)] = Entry(cell, pub.get("acc"), pub.get("std"), ours, failed,
+                                                 tuple(r.run_id for r in found))
     return Table(plan, entries)
 
 
@@ -187,7 +190,7 @@ def to_latex(table: Table) -> str:
 
 def to_csv(table: Table) -> str:
     """One line per printed cell, machine-readable: the config names, the published numbers as
-    printed, our mean/std (4 decimals), n, the difference, and the identities of the runs."""
+    printed, our mean/std (4 decimals), n, the difference, and the identities of the runs read."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -196,7 +199,7 @@ def to_csv(table: Table) -> str:
         writer.writerow([paper, name, table.plan.scale, *row, method, e.published.printed if e.published else "",
                          e.published_std.printed if e.published_std else "", _blank(e.ours.mean if e.ours else None),
                          _blank(e.ours.std if e.ours else None), e.ours.n if e.ours else 0, _blank(e.diff),
-                         "/".join(e.failed), "literature" if e.cell.source is None else "ours", ";".join(e.cell.runs)])
+                         "/".join(e.failed), "literature" if e.cell.source is None else "ours", ";".join(e.read)])
     return buf.getvalue()
 
 

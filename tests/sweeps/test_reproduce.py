@@ -187,7 +187,7 @@ def test_dry_run_of_all_tables_counts_each_run_once(tmp_path, capsys):
     plans = spec.plan_many(spec_files.list_specs(), "smoke", tmp_path / "out")
     asked, unique = sum(len(p.jobs) for p in plans), len({j.run_id for p in plans for j in p.jobs})
     assert unique < asked
-    assert f"all tables: {asked} runs asked for, {unique} unique ({asked - unique} read by more than one table)" in out
+    assert f"all tables: {asked} runs asked for, {unique} unique ({asked - unique} asked for again by another table)" in out
     assert next(line for line in out.splitlines() if line.startswith("pcpp/table7 ")).split()[1:3] == ["30", "30"]
     assert not (tmp_path / "out" / "sweeps").exists()
 
