@@ -130,6 +130,8 @@ def cell_text(entry: Entry) -> str:
     else:
         std = f" ± {entry.ours.std:.2f}" if entry.ours.std is not None else ""
         ours = f"{entry.ours.mean:.{digits}f}{std} (n={entry.ours.n})"
+    if entry.published is None:       # nothing printed to compare with (figures, new cells)
+        return ours
     diff = f" ({entry.diff:+.{digits}f})" if entry.diff is not None else ""
     return f"{ours} / {pub}{diff}"
 

@@ -320,5 +320,4 @@ def test_each_number_keeps_the_text_the_paper_prints():
     assert cells[("pcpp/appE", "swin_t", "bwa", "bnnpp", "acc")].printed == "71.3"
     assert cells[("conq/table2", "resnet20", "bw", "dorefa", "acc")].printed == "90.0"
     assert cells[("pcpp/table7", "resnet20", "bw", "fp", "std")].printed == "0.19"
-    assert cells[("pcpp/table5", "vit_b16", "bw", "pc", "acc")].text in ("0.10", "12.81", "66.51", "88.53", "90.13")
     assert all(c.text and float(c.text) == c.value for c in every)
