@@ -12,11 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+import torch
+from hydra.utils import instantiate
 
 from src.core.errors import UserError
 from src.reporting.layout import build_grid
 from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
 from src.sweeps import cells, jobs, spec, spec_files
+from src.sweeps.compose import resolved_config
 
 PIN_ROOT = "/proxbin-pin/outputs"     # plan() only builds paths from the output root; nothing is written
 
@@ -132,6 +135,15 @@ def test_conq_seeds_metric_and_recipe():
     for job in plan.jobs:
         assert job.groups["optimizer"] == "adam" and job.groups["scheduler"] == "exponential"
         assert "model.net.shortcut=B" in job.values and "task.keep_fp=['*shortcut*']" in job.values
+    # BinaryConnect's decay over each stage: the lr ends at lr x 2e-6/3e-3 (cifar10.py's LR_fin/LR_start)
+    for job in (plan.jobs[0], plan.jobs[-1]):
+        config = resolved_config([f"{g}={o}" for g, o in job.groups.items()], job.values)
+        optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=config["optimizer"]["lr"])
+        scheduler = instantiate(config["scheduler"])(optimizer)
+        for _ in range(job.epochs):
+            optimizer.step()
+            scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 2e-6 / 3e-3)
     table2 = planned("conq/table2")
     assert {j.run_id for j in table2.jobs if j.cell["model"] == "resnet20"} == \
         {j.run_id for j in plan.jobs if j.cell["model"] == "resnet20"}     # ConQ Table 2's ResNet20 rows: Table 1's runs
