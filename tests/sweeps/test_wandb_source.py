@@ -63,7 +63,8 @@ def test_tables_from_wandb_and_from_run_dirs_are_identical(tmp_path, monkeypatch
         config = {k: v["value"] for k, v in json.loads(node["config"]).items()}
         cell, job = config["cell"], next(j for j in ours if j.run_id == config["run_id"])
         assert f.parents[2].name == job.run_name and cell == job.labels
-        assert node["group"] == f"cifar10_resnet20_ft_bw_{cell['method']}_{job.experiment_id}"
+        assert node["group"] == "_".join(str(cell[k]) for k in ("dataset", "model", "pipeline", "task", "method")) \
+            + f"_{job.experiment_id}"                         # the seeds of one experiment
         assert node["jobType"] == cell["task"] == "bw"
         assert node["tags"] == [f"{k}:{cell[k]}" for k in ("dataset", "model", "pipeline", "task", "method", "seed",
                                                           "scale")]
