@@ -59,9 +59,13 @@ def layout_of(spec: dict[str, Any]) -> dict[str, Any]:
     if layout["form"] not in FORMS:
         raise UserError(f"{where}: layout.form {layout['form']!r} is not one of {', '.join(FORMS)}")
     layout.setdefault("rows", ["dataset", "model", "pipeline", "task"])
-    for key in [*layout["rows"], *(layout.get("order") or {})]:
+    bold = layout.get("bold") or {}
+    for key in [*layout["rows"], *(layout.get("order") or {}), *(bold.get("where") or {})]:
         if key not in ROW_KEYS:
             raise UserError(f"{where}: layout row key {key!r} is not one of {', '.join(ROW_KEYS)}")
+    if bold and bold.get("key") not in layout["rows"]:
+        raise UserError(f"{where}: layout.bold.key {bold.get('key')!r} is not one of the layout's rows "
+                        f"({', '.join(layout['rows'])})")
     return layout
 
 

@@ -130,6 +130,8 @@ def test_a_layout_naming_an_unknown_key_or_method_is_a_user_error(conq2):
         build_grid(bad, conq2.cells, str)
     with pytest.raises(UserError, match="layout row key 'size' is not one of dataset, model"):
         build_grid(dict(conq2.spec, layout={"rows": ["size"]}), conq2.cells, str)
+    with pytest.raises(UserError, match="layout.bold.key 'task' is not one of the layout's rows .model."):
+        build_grid(dict(conq2.spec, layout={"rows": ["model"], "bold": {"key": "task", "where": {}}}), conq2.cells, str)
     with pytest.raises(UserError, match="layout.rows .'pipeline'. print rows"):
         build_grid(dict(conq2.spec, layout={"rows": ["pipeline"]}), conq2.cells, str)
 
