@@ -14,6 +14,7 @@ directory (and resumes or skips it).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,10 +186,10 @@ class JobBuilder:
             else:
                 out[job.run_id] = job
             by_key[key] = out[job.run_id]
-        identified = list(out.values())
-        for job in identified:
-            job.children = sum(1 for j in identified if j.parent == job.run_name)
-        return identified
+        children = Counter(j.parent for j in out.values() if j.parent)
+        for job in out.values():
+            job.children = children[job.run_name]
+        return list(out.values())
 
 
 def _overrides(spec: dict, settings: dict, run: RunCell, data_root: Path) -> tuple[int, list[str]]:
