@@ -6,9 +6,11 @@
     python scripts/make_tables.py all --scale smoke
 
 Writes results/tables/<paper>/<table>.md|.tex|.csv (``<table>.<scale>.*`` for mini and smoke) and,
-for figures, results/figures/<paper>_<table>[.<scale>].png. Runs are grouped by cell (the ``cell``
-node of their config) and only runs of the chosen scale are used. Exit code 0 when every cell is
-filled, 1 when cells are missing, 2 on bad input.
+for figures, results/figures/<paper>_<table>[.<scale>].png, in the paper's layout and names. Each
+cell reads the runs its plan names by identity (the ``run_id`` of their config), whichever table
+launched them: ``runs`` reads <output root>/sweeps/runs, ``runs:<folder>`` searches a folder at any
+depth, ``wandb:`` asks wandb for those run ids. Exit code 0 when every cell is filled, 1 when cells
+are missing, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from src.sweeps import spec, spec_files, store  # noqa: E402
 
 
 def render(table: str, scale: str, source: str, output_root: Path, out: Path, figures: Path,
-           api=None, log=print) -> tables.Table:
-    plan = spec.plan(table, scale, output_root, strict=False)   # rendering needs the cells, not the configs
-    records = store.load(source, *table.split("/"), output_root=output_root, api=api)
+           api=None, log=print, extra: list[str] | tuple[str, ...] = ()) -> tables.Table:
+    """Render ``table`` from the runs of its plan (``extra``: the overrides its runs were given)."""
+    plan = spec.plan(table, scale, output_root, strict=False, extra=extra)   # cells and their runs' identities
+    records = store.load(source, plan, api=api)
     result = tables.build(plan, records)
     paths = tables.write(result, out)
     if plan.kind == "figure":

@@ -1,16 +1,18 @@
 """One command per paper table or figure: launch the missing runs of its sweep, then render it.
 
-    python scripts/reproduce.py <paper>/<table> [scale=paper|mini|smoke] [launcher=local|slurm]
+    python scripts/reproduce.py <paper>/<table>|all [scale=paper|mini|smoke] [launcher=local|slurm]
         [--dry-run] [--only key=v1,v2 ...] [--output-root DIR] [--tables DIR] [--figures DIR]
         [--tflops T] [-- extra train overrides, e.g. trainer.device=cuda logger=wandb]
 
 The sweep is declared in configs/sweep/<paper>/<table>.yaml (grid, published budget, seeds)
-and scaled by configs/reproduce/scales.yaml. Runs go to <output root>/multirun/<paper>/<table>/
-<run name>, the run name being a function of the cell, so a second invocation launches nothing,
-interrupted runs resume from their checkpoint, failed or diverged runs are reported (delete the
-run directory to retry), and a deleted run is run again. launcher=<name> selects
-hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml). --dry-run lists the runs it would
-launch with their estimated cost and launches nothing.
+and scaled by configs/reproduce/scales.yaml. A run is identified by what it trains (its resolved
+config, src/core/identity.py), not by the table that asks for it: every sweep's runs go to
+<output root>/sweeps/runs/<run name>_<identity>, so a cell another table already ran is read from
+that run, a second invocation launches nothing, interrupted runs resume from their checkpoint,
+failed or diverged runs are reported (delete the run directory to retry), and a deleted run is run
+again. launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml).
+--dry-run lists the runs it would launch with their estimated cost and the other tables that read
+them, and launches nothing; ``all --dry-run`` counts and prices the runs of every table once.
 
 Exit code: 0 when every run of the sweep completed, 1 when some did not (listed), 2 on bad input.
 """
@@ -38,7 +40,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="key=value arguments: scale=..., launcher=...; anything after -- is "
                                        "passed to every run as a Hydra override")
-    p.add_argument("table", help=f"one of: {', '.join(spec_files.list_specs())}")
+    p.add_argument("table", help=f"'all' or one of: {', '.join(spec_files.list_specs())}")
     p.add_argument("settings", nargs="*",
                    help=f"scale={'|'.join(spec_files.scales())}, launcher={'|'.join(options('hydra/launcher'))}")
     p.add_argument("--dry-run", action="store_true", help="list the runs it would launch, with estimated cost")
@@ -77,42 +79,77 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def dry_run(plan: spec.Plan, output_root: Path) -> None:
-    states = launch.statuses(plan, output_root)
+def dry_run(plan: spec.Plan) -> None:
+    """Every run of the plan: stage, epochs, images per epoch, GPU-hours, state, the other tables
+    that read it; then what is left to launch and its cost."""
+    states = launch.statuses(plan)
     todo = [j for j in plan.jobs if states[j.run_name] not in ("completed", *launch.REPORT)]
-    print(f"{plan.table} at scale={plan.scale}: {len(plan.jobs)} runs, {len(plan.jobs) - len(todo)} done or "
-          f"reported, {len(todo)} to launch")
-    print(f"{'stage':>5}  {'run':<64} {'epochs':>6} {'img/epoch':>10} {'GPU-h':>8}  status")
+    shared = [j for j in plan.jobs if j.shared_with]
+    print(f"{plan.table} at scale={plan.scale}: {len(plan.jobs)} runs ({len(shared)} shared with other tables), "
+          f"{len(plan.jobs) - len(todo)} done or reported, {len(todo)} to launch")
+    print(f"{'stage':>5}  {'run':<72} {'epochs':>6} {'img/epoch':>10} {'GPU-h':>9}  {'status':<10} shared with")
     for j in plan.jobs:
-        print(f"{j.stage:>5}  {j.run_name:<64} {j.epochs:>6} {j.train_images:>10} {j.gpu_hours:>8.3f}  "
-              f"{states[j.run_name]}" + (f" (from {j.parent})" if j.parent else ""))
-    total = sum(j.gpu_hours for j in todo)
-    print(f"estimated cost of the runs to launch: {total:.2f} GPU-hours ({total * 3600:.0f} s) "
+        print(f"{j.stage:>5}  {j.run_name:<72} {j.epochs:>6} {j.train_images:>10} {j.gpu_hours:>9.3f}  "
+              f"{states[j.run_name]:<10} {', '.join(j.shared_with) or '-'}" + (f"  (from {j.parent})" if j.parent else ""))
+    total, common = sum(j.gpu_hours for j in todo), sum(j.gpu_hours for j in todo if j.shared_with)
+    print(f"estimated cost of the runs to launch: {total:.2f} GPU-hours ({total * 3600:.0f} s), of which "
+          f"{common:.2f} GPU-hours for runs other tables also read (run once, by whichever table comes first) "
           f"(a rough estimate: configs/reproduce/cost.yaml, 3 x forward FLOPs per image at a sustained "
           f"throughput, at most max_images_per_s)")
+    for name, reason in plan.unchecked.items():
+        print(f"could not check sharing with {name}: {reason}")
+
+
+def dry_run_all(plans: list[spec.Plan]) -> None:
+    """Per table: its runs, those shared with other tables, their GPU-hours; then every run once."""
+    print(f"every table at scale={plans[0].scale}: runs per table, those other tables also read, GPU-hours")
+    print(f"{'table':<18} {'runs':>6} {'shared':>7} {'GPU-h':>10}")
+    for p in plans:
+        print(f"{p.table:<18} {len(p.jobs):>6} {sum(1 for j in p.jobs if j.shared_with):>7} "
+              f"{sum(j.gpu_hours for j in p.jobs):>10.2f}")
+    unique = {j.run_id: j for p in plans for j in p.jobs}
+    asked, cost = sum(len(p.jobs) for p in plans), sum(j.gpu_hours for p in plans for j in p.jobs)
+    states = {i: launch.status(p.run_dir(j)) for p in plans for i, j in ((j.run_id, j) for j in p.jobs)}
+    todo = [j for i, j in unique.items() if states[i] not in ("completed", *launch.REPORT)]
+    print(f"all tables: {asked} runs asked for, {len(unique)} unique ({asked - len(unique)} asked for again by "
+          f"another table); {sum(j.gpu_hours for j in unique.values()):.2f} GPU-hours for the unique runs "
+          f"({cost:.2f} if every table ran its own); {len(todo)} unique runs to launch, "
+          f"{sum(j.gpu_hours for j in todo):.2f} GPU-hours")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(list(sys.argv[1:] if argv is None else argv))
         output_root = (args.output_root or Path(os.environ.get("PROXBIN_OUTPUT", "outputs"))).resolve()
-        plan = spec.plan(args.table, args.scale, output_root, only=args.only_map or None, tflops=args.tflops)
+        tables = spec_files.list_specs() if args.table == "all" else [args.table]
+        if args.table == "all" and args.only_map:
+            raise UserError("--only selects cells of one table; with `all` give no --only")
+        if args.dry_run and args.table == "all":
+            dry_run_all(spec.plan_many(tables, args.scale, output_root, tflops=args.tflops, extra=args.extra))
+            return 0
+        plans = [spec.plan(t, args.scale, output_root, only=args.only_map or None, tflops=args.tflops,
+                           extra=args.extra) for t in tables]
         if args.dry_run:
-            dry_run(plan, output_root)
+            spec.find_shared(plans[0], output_root, extra=args.extra)
+            dry_run(plans[0])
             return 0
         if spec_files.load_scale(args.scale).get("fabricate_data"):
-            smoke_data.ensure(output_root / "smoke_data", {j.cell["dataset"] for j in plan.jobs})
-        outcome = launch.launch(plan, output_root, args.launcher, args.extra)
+            smoke_data.ensure(output_root / "smoke_data", {j.cell["dataset"] for p in plans for j in p.jobs})
+        outcomes = [launch.launch(p, output_root, args.launcher, args.extra) for p in plans]
     except UserError as exc:
         print(f"reproduce: error: {exc}", file=sys.stderr)
         return 2
-    final = launch.statuses(plan, output_root)
-    print(f"[reproduce] launched {len(outcome['launched'])}, skipped {len(outcome['skipped'])} completed")
-    bad = {n: s for n, s in final.items() if s != "completed"}
-    for name, st in sorted(bad.items()):
-        print(f"[reproduce] {st}: {name}" + (" (its FP run did not complete)" if name in outcome["blocked"] else ""))
-    make_tables.render(args.table, args.scale, "runs", output_root, args.tables, args.figures)
-    return 1 if bad else 0
+    bad_any = False
+    for plan, outcome in zip(plans, outcomes):
+        final = launch.statuses(plan)
+        print(f"[reproduce] {plan.table}: launched {len(outcome['launched'])}, skipped {len(outcome['skipped'])} "
+              f"completed")
+        bad = {n: s for n, s in final.items() if s != "completed"}
+        for name, st in sorted(bad.items()):
+            print(f"[reproduce] {st}: {name}" + (" (its FP run did not complete)" if name in outcome["blocked"] else ""))
+        make_tables.render(plan.table, args.scale, "runs", output_root, args.tables, args.figures, extra=args.extra)
+        bad_any = bad_any or bool(bad)
+    return 1 if bad_any else 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Model surgery: replace the eligible Conv2d/Linear layers of a network by quantized ones.
 
 By default the first and the last eligible layer stay in full precision (the usual BNN
-practice, and PC++'s); ``keep_fp`` also accepts module names ("layers.0.conv1", "fc").
+practice, and PC++'s); ``keep_fp`` also accepts module names ("layers.0.conv1", "fc") and shell-style
+patterns over the eligible layers' names ("*shortcut*": every 1x1 shortcut conv, as ProxQuant's code
+keeps them).
 """
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Callable, Iterable
 
 import torch.nn as nn
@@ -32,10 +35,12 @@ def resolve_keep_fp(model: nn.Module, keep_fp: Iterable[str]) -> set[str]:
             kept.add(names[-1])
         elif entry in all_modules:
             kept.add(entry)
+        elif any(c in entry for c in "*?[") and any(fnmatchcase(n, entry) for n in names):
+            kept.update(n for n in names if fnmatchcase(n, entry))
         else:
             raise ValueError(
-                f"task.keep_fp entry {entry!r} is neither one of {POSITIONS} nor a module of the model; "
-                f"eligible layers are: {', '.join(names)}"
+                f"task.keep_fp entry {entry!r} is neither one of {POSITIONS}, nor a module of the model, nor a "
+                f"pattern (*, ?, [..]) matching an eligible layer; eligible layers are: {', '.join(names)}"
             )
     return kept
 

@@ -4,6 +4,9 @@
   ``PublishedCell``, ``cell_key``, ``validate``, ``TABLES``, ``LITERATURE_METHODS``).
 - :mod:`src.reporting.tables`: our runs next to the published numbers (``build`` a ``Table`` from a
   sweep's plan and its run records, then ``write`` Markdown/LaTeX/CSV or ``plot`` a figure).
+- :mod:`src.reporting.layout`: the paper's layout of a table (row groups, column groups, Table 5's
+  ✓/✗ columns, ConQ Table 2's list), from the spec's ``layout`` node.
+- :mod:`src.reporting.names`: the papers' display names of datasets, models and methods.
 """
 
 from src.reporting.paper import (

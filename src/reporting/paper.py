@@ -87,6 +87,13 @@ class PublishedCell:
     # Parsed from `note` for the protocol-ablation table (None elsewhere). A dict is not hashable,
     # so it is left out of the hash (it still takes part in ==).
     protocols: dict | None = field(default=None, hash=False)
+    # `value` as the paper prints it ("71.3", "92.01"; the CSV's string): tables show it so and
+    # format ours with as many decimals
+    text: str = ""
+
+    @property
+    def printed(self) -> str:
+        return self.text or f"{self.value:g}"
 
     @property
     def table_id(self) -> str:
@@ -153,7 +160,8 @@ def _read_table(table: str, root: Path | str | None) -> list[PublishedCell]:
             cells.append(PublishedCell(
                 paper=rec["paper"], table=rec["table"], dataset=rec["dataset"], model=rec["model"],
                 pipeline=rec["pipeline"], task=rec["task"], method=rec["method"],
-                statistic=rec["statistic"], value=value, note=rec["note"], protocols=protocols))
+                statistic=rec["statistic"], value=value, note=rec["note"], protocols=protocols,
+                text=rec["value"].strip()))
     return cells
 
 

@@ -1,9 +1,10 @@
 """The cell product: a spec's grid blocks -> the table's printed cells and the runs that fill them.
 
 A block crosses datasets x models x pipelines x variants x tasks x methods; each combination is a
-printed cell (:class:`TableCell`) filled by one run per seed (:class:`RunCell`). A run's *cell*
-(paper, table, dataset, model, pipeline, task, method, variant, seed, scale) is its identity: the
-job builder names the run after it and every job carries it in its config.
+printed cell (:class:`TableCell`) filled by one run per seed (:class:`RunCell`). A run cell
+(paper, table, dataset, model, pipeline, task, method, variant, seed, scale) says which table asks
+for a run; what the run is (its identity) is decided by what it trains (:mod:`src.sweeps.jobs`),
+so cells of several tables that ask for the same training share one run.
 
 Two sharing rules follow the papers' tables, which print one FP number per (dataset, model) row
 group: an ``fp`` cell is run once per (dataset, model, pipeline) with task ``bw`` (the task does
@@ -31,12 +32,14 @@ BLOCK_LISTS = ("datasets", "models", "pipelines", "tasks", "methods")
 
 @dataclass(frozen=True)
 class TableCell:
-    """One printed cell of the table: its row, its method column, and the cell key of the runs
-    that fill it (``source``, without seed and scale)."""
+    """One printed cell of the table: its row, its method column, the cell key of the runs that
+    fill it (``source``, without seed and scale) and, once the plan has identified them, their
+    identities (``runs``, one per seed)."""
 
     row: tuple[str, str, str, str, str]    # dataset, model, pipeline, task, variant
     method: str
     source: tuple | None                   # None: a literature number, shown as published only
+    runs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

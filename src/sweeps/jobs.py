@@ -1,41 +1,72 @@
-"""The job builder: the runs of the cell product -> :class:`Job`s (run name, Hydra group choices
-and value overrides, FT parent), and a job as the Hydra experiment config the launcher writes.
+"""The job builder: the runs of the cell product -> :class:`Job`s (Hydra group choices and value
+overrides, FT parent), each named by its identity, and a job as the Hydra experiment config the
+launcher writes.
 
 A run's overrides stack, later ones winning: the cell's groups (the scale may stand a small model
 in for the paper's), the pipeline's budget, the spec's, the block's, the block's per task, the
-spec's per method, the variant's, the scale's and the scale's per dataset. The run name is a
-function of the cell, so a rerun finds the same directory (and resumes or skips it).
+spec's per method, the variant's, the scale's and the scale's per dataset. The job's identity
+(:func:`src.core.identity.run_id` of the config ``src/train.py`` will resolve, an FT job's parent
+counted by its identity) names its run directory, ``<runs root>/<labels>_<id>``: the cells of
+every table that ask for the same training share one job and one run, and a rerun finds the same
+directory (and resumes or skips it).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from src.core import identity
 from src.core.config_tree import CONFIG_DIR, option_file
 from src.core.errors import UserError
 from src.sweeps import smoke_data
-from src.sweeps.cells import CELL_KEYS, RunCell
+from src.sweeps.cells import RunCell
+from src.sweeps.compose import resolved_config, split_extra
+
+# What a run's own ``cell`` node says (its config's groups, seed and scale): the same whichever table
+# asks for it. The table cells it fills (paper, table, variant, the paper's model name) are the plan's.
+RUN_LABELS = ("dataset", "model", "pipeline", "task", "method", "seed", "scale")
+
+
+def runs_root(output_root: Path | str) -> Path:
+    """One folder for the runs of every sweep: ``<output root>/sweeps/runs``."""
+    return Path(output_root).resolve() / "sweeps" / "runs"
 
 
 @dataclass
 class Job:
-    """One training run of a sweep."""
+    """One training run of a sweep, and the table cells it fills."""
 
-    cell: dict[str, Any]
-    run_name: str
+    cells: list[dict[str, Any]]        # cells (CELL_KEYS) of the plan's tables that this run fills
     groups: dict[str, str]
     values: list[str]
     parent: str | None = None          # run name of the FP run an FT job starts from
-    children: int = 0                  # jobs that start from this one
+    run_id: str = ""
+    run_name: str = ""
+    experiment_id: str = ""            # identity without the seed: the seeds of one experiment share it
+    children: int = 0                  # jobs of the plan that start from this one
     epochs: int = 0
     train_images: int = 0              # per epoch
     gpu_hours: float = 0.0
+    shared_with: list[str] = field(default_factory=list)   # other tables that read this run
+
+    @property
+    def cell(self) -> dict[str, Any]:
+        """The first table cell that asked for this run."""
+        return self.cells[0]
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        """The run's own ``cell`` node: what it trains (group choices), its seed and scale."""
+        g = self.groups
+        return dict(zip(RUN_LABELS, (g["dataset"], g["model"], g["pipeline"], g["task"], g["quantizer"],
+                                     self.cell["seed"], self.cell["scale"])))
 
     @property
     def stage(self) -> int:
@@ -63,10 +94,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text.replace("=", "")).strip("-")
 
 
-def run_name(cell: dict[str, Any]) -> str:
+def cell_name(cell: dict[str, Any]) -> str:
+    """A table cell's run as text (the cell's keys, seed and scale): a job's key before it has an
+    identity, and what a message names."""
     variant = f"_{slug(cell['variant'])}" if cell["variant"] else ""
-    return (f"{cell['dataset']}_{cell['model']}_{cell['pipeline']}_{cell['task']}_{cell['method']}{variant}"
-            f"_seed{cell['seed']}_{cell['scale']}")
+    return (f"{cell['paper']}/{cell['table']}:{cell['dataset']}_{cell['model']}_{cell['pipeline']}_{cell['task']}"
+            f"_{cell['method']}{variant}_seed{cell['seed']}_{cell['scale']}")
+
+
+def run_name(labels: dict[str, Any], run_id: str) -> str:
+    """``<dataset>_<model>_<pipeline>_<task>_<method>_seed<seed>_<identity>``: readable from what
+    the run trains, unique by its identity."""
+    return (f"{labels['dataset']}_{labels['model']}_{labels['pipeline']}_{labels['task']}_{labels['method']}"
+            f"_seed{labels['seed']}_{run_id}")
 
 
 def split_overrides(overrides: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -85,45 +125,71 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, str], list[str]]:
 
 class JobBuilder:
     """Builds the jobs of one spec at one scale. ``strict=False`` skips the check that each group
-    choice has its config file (for inspecting a grid whose models are not installed)."""
+    choice has its config file (for inspecting a grid whose models are not installed). ``extra``
+    are the overrides passed to every run (``reproduce.py ... -- extra``): part of its identity."""
 
-    def __init__(self, spec: dict, settings: dict, output_root: Path | str, strict: bool = True):
+    def __init__(self, spec: dict, settings: dict, output_root: Path | str, strict: bool = True,
+                 extra: list[str] | tuple[str, ...] = ()):
         self.spec, self.settings, self.strict = spec, settings, strict
         self.where = f"{spec['paper']}/{spec['table']}"
-        self.run_root = Path(output_root).resolve() / "multirun" / spec["paper"] / spec["table"]
+        self.runs_root = runs_root(output_root)
         self.data_root = Path(output_root).resolve() / "smoke_data"
+        self.extra_choices, self.extra_values = split_extra(extra, config_groups())
 
     def build(self, runs: list[RunCell]) -> list[Job]:
-        """One job per distinct run name, the first run of that name deciding its overrides, in
-        the order the runs come; an FT job's parent comes before it."""
+        """One job per distinct table-cell run, the first run of that cell deciding its overrides,
+        in the order the runs come; an FT job's parent comes before it. The jobs have no identity
+        yet (``parent`` is the parent's :func:`cell_name`): :meth:`identify` gives it."""
         jobs: dict[str, Job] = {}
         for run in runs:
-            name = run_name(run.cell)
+            name = cell_name(run.cell)
             if name in jobs:
                 continue
             parent = None
             if run.parent is not None:
-                parent_name = run_name(run.parent.cell)
-                if parent_name not in jobs:
-                    jobs[parent_name] = self.job(run.parent)
-                parent = jobs[parent_name]
-                parent.children += 1
+                parent = cell_name(run.parent.cell)
+                if parent not in jobs:
+                    jobs[parent] = self.job(run.parent)
             jobs[name] = self.job(run, parent)
         return list(jobs.values())
 
-    def job(self, run: RunCell, parent: Job | None = None) -> Job:
+    def job(self, run: RunCell, parent: str | None = None) -> Job:
         epochs, overrides = _overrides(self.spec, self.settings, run, self.data_root)
         groups, values = split_overrides(overrides)
         if self.strict:
             for group, option in groups.items():
                 _check_option(group, option, self.where)
-        if parent is not None:
-            values.append(f"pipeline.checkpoint={self.run_root / parent.run_name / 'checkpoints' / 'best.pt'}")
         if run.pretrained:
             values.append("pipeline.pretrained=true")
-        values.append(f"trainer.max_epochs={epochs}")
-        return Job(cell=run.cell, run_name=run_name(run.cell), groups=groups, values=values,
-                   parent=parent.run_name if parent else None, epochs=epochs)
+        values += [f"seed={run.cell['seed']}", f"trainer.max_epochs={epochs}"]
+        return Job(cells=[run.cell], groups=groups, values=values, parent=parent, epochs=epochs)
+
+    def identify(self, jobs: list[Job]) -> list[Job]:
+        """Give each job (parents first) its identity and run name, an FT job the checkpoint of
+        its parent's run directory, and merge the jobs of one identity into the first (the cells
+        of the later ones join it). Counts each job's children."""
+        by_key: dict[str, Job] = {}
+        out: dict[str, Job] = {}
+        for job in jobs:
+            key = cell_name(job.cell)
+            if job.parent is not None:
+                parent = by_key[job.parent]
+                job.parent = parent.run_name
+                job.values.append(f"pipeline.checkpoint={self.runs_root / parent.run_name / 'checkpoints' / 'best.pt'}")
+            choices = [f"{g}={o}" for g, o in job.groups.items()] + list(self.extra_choices)
+            config = resolved_config(choices, job.values, self.extra_values)
+            job.run_id = identity.run_id(config)
+            job.experiment_id = identity.run_id({**config, "seed": None})
+            job.run_name = run_name(job.labels, job.run_id)
+            if job.run_id in out:
+                out[job.run_id].cells += [c for c in job.cells if c not in out[job.run_id].cells]
+            else:
+                out[job.run_id] = job
+            by_key[key] = out[job.run_id]
+        children = Counter(j.parent for j in out.values() if j.parent)
+        for job in out.values():
+            job.children = children[job.run_name]
+        return list(out.values())
 
 
 def _overrides(spec: dict, settings: dict, run: RunCell, data_root: Path) -> tuple[int, list[str]]:
@@ -153,17 +219,19 @@ def _check_option(group: str, option: str, where: str) -> None:
         raise UserError(f"{where}: {exc} (configs/{group}/<name>.yaml)") from None
 
 
-def job_config(job: Job, table: str) -> dict[str, Any]:
+def job_config(job: Job) -> dict[str, Any]:
     """The job as a Hydra experiment config (``# @package _global_``): group choices in its
-    defaults list, values as a nested mapping, its cell, and wandb's group/job_type/tags
-    (``table`` = ``<paper>/<table>``, the sweep's experiment name and wandb group)."""
+    defaults list, values as a nested mapping, its identity, its labels as ``cell``, and wandb's
+    group (the seeds of one experiment), job_type (the task) and tags (the labels). Nothing in it
+    depends on the table that writes it: a run shared by two tables gets one file."""
     body = OmegaConf.to_container(OmegaConf.from_dotlist(job.values)) if job.values else {}
-    cell = job.cell
-    tags = [f"{k}:{cell[k]}" for k in CELL_KEYS if cell[k] != ""]
+    labels = job.labels
     config = {
         "defaults": [{f"override /{g}": o} for g, o in job.groups.items()],
-        "experiment_name": table, "run_name": job.run_name, "seed": cell["seed"], "cell": dict(cell),
+        "run_name": job.run_name, "run_id": job.run_id, "cell": labels,
     }
-    merged = OmegaConf.merge(body, {"logger": {"group": table, "job_type": cell["task"], "tags": tags}})
-    config.update(OmegaConf.to_container(merged))
+    group = f"{labels['dataset']}_{labels['model']}_{labels['pipeline']}_{labels['task']}_{labels['method']}"
+    logger = {"group": f"{group}_{job.experiment_id}", "job_type": labels["task"],
+              "tags": [f"{k}:{v}" for k, v in labels.items()]}
+    config.update(OmegaConf.to_container(OmegaConf.merge(body, {"logger": logger})))
     return config

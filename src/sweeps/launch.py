@@ -1,17 +1,22 @@
 """Launch the missing jobs of a plan as Hydra multiruns of ``src/train.py``.
 
-Each job is written as a Hydra experiment config (``# @package _global_``: group choices in its
-defaults list, values, its cell) into ``<sweep dir>/.jobs/<scale>/experiment/<run name>.yaml``, and
-one multirun per stage runs them all through the chosen ``hydra/launcher``:
+Every sweep's runs live in one folder, ``<output root>/sweeps/runs/<run name>`` (the run name ends
+with the run's identity, :mod:`src.sweeps.jobs`), so a run that several tables print is trained
+once: the table launched second finds it completed and skips it. Each job is written as a Hydra
+experiment config (``# @package _global_``: group choices in its defaults list, values, identity,
+labels) into ``<output root>/sweeps/.jobs/experiment/<run name>.yaml``, the same file whichever table
+writes it, and one multirun per stage runs them all through the chosen ``hydra/launcher``:
 
-    python src/train.py -m --config-dir <sweep dir>/.jobs/<scale> experiment=<run 1>,<run 2>,... \
-        hydra/sweeper=cells hydra/launcher=<local|slurm> output_root=<root> [extra overrides]
+    python src/train.py -m --config-dir <output root>/sweeps/.jobs experiment=<run 1>,<run 2>,... \
+        hydra/sweeper=cells hydra/launcher=<local|slurm> hydra.sweep.dir=<runs folder> \
+        output_root=<root> [extra overrides]
 
 Stage 0 holds the FP runs that fine-tuning runs start from; stage 1 the rest, launched only for
 FT jobs whose FP run completed. What a run directory holds decides whether a job is launched:
 completed -> skipped; failed or diverged -> reported, not relaunched (delete the run directory
 to retry); interrupted or a checkpoint without results -> launched (the engine resumes from
-``checkpoints/last.pt``); nothing -> launched.
+``checkpoints/last.pt``); nothing -> launched. The table's cells and the runs that fill them are
+written to ``<output root>/sweeps/<paper>/<table>/<scale>.cells.json``.
 """
 
 from __future__ import annotations
@@ -25,17 +30,13 @@ from pathlib import Path
 import yaml
 
 from src.core.config_tree import ROOT
+from src.core.io import atomic_write_text
 from src.sweeps.jobs import Job, job_config
 from src.sweeps.spec import Plan
 
 TRAIN = ROOT / "src" / "train.py"
 LAUNCH = ("missing", "interrupted", "partial")
 REPORT = ("failed", "diverged")
-
-
-def run_dir(plan: Plan, job: Job, output_root: Path | str) -> Path:
-    paper, name = plan.table.split("/")
-    return Path(output_root).resolve() / "multirun" / paper / name / job.run_name
 
 
 def status(directory: Path) -> str:
@@ -46,46 +47,63 @@ def status(directory: Path) -> str:
         return "partial" if (directory / "checkpoints" / "last.pt").exists() else "missing"
 
 
-def statuses(plan: Plan, output_root: Path | str) -> dict[str, str]:
-    return {j.run_name: status(run_dir(plan, j, output_root)) for j in plan.jobs}
+def statuses(plan: Plan) -> dict[str, str]:
+    return {j.run_name: status(plan.run_dir(j)) for j in plan.jobs}
 
 
-def write_job_configs(plan: Plan, jobs: list[Job], output_root: Path | str) -> Path:
-    paper, name = plan.table.split("/")
-    config_dir = Path(output_root).resolve() / "multirun" / paper / name / ".jobs" / plan.scale
-    folder = config_dir / "experiment"
+def jobs_dir(plan: Plan) -> Path:
+    """Where the job configs are written: beside the runs folder, shared by every table."""
+    return plan.runs_root.parent / ".jobs"
+
+
+def write_job_configs(plan: Plan, jobs: list[Job]) -> Path:
+    folder = jobs_dir(plan) / "experiment"
     folder.mkdir(parents=True, exist_ok=True)
     for job in jobs:
-        text = (f"# @package _global_\n# {plan.table} at scale={plan.scale}, written by scripts/reproduce.py\n"
-                + yaml.safe_dump(job_config(job, plan.table), sort_keys=False))
-        (folder / f"{job.run_name}.yaml").write_text(text)
-    return config_dir
+        text = (f"# @package _global_\n# a paper-sweep run (scale={job.labels['scale']}), written by "
+                f"scripts/reproduce.py\n" + yaml.safe_dump(job_config(job), sort_keys=False))
+        atomic_write_text(folder / f"{job.run_name}.yaml", text)
+    return jobs_dir(plan)
+
+
+def write_manifest(plan: Plan) -> Path:
+    """``<sweeps>/<paper>/<table>/<scale>.cells.json``: each printed cell and the run names that fill it."""
+    names = {j.run_id: j.run_name for j in plan.jobs}
+    cells = [{"row": dict(zip(("dataset", "model", "pipeline", "task", "variant"), c.row)), "method": c.method,
+              "runs": [names.get(i, i) for i in c.runs], "literature": c.source is None} for c in plan.cells]
+    paper, name = plan.table.split("/")
+    path = plan.runs_root.parent / paper / name / f"{plan.scale}.cells.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"table": plan.table, "scale": plan.scale, "cells": cells}, indent=1) + "\n")
+    return path
 
 
 def multirun_command(plan: Plan, jobs: list[Job], output_root: Path | str, launcher: str,
                      extra: list[str]) -> list[str]:
-    config_dir = write_job_configs(plan, jobs, output_root)
+    config_dir = write_job_configs(plan, jobs)
     return [sys.executable, str(TRAIN), "-m", "--config-dir", str(config_dir),
-            "experiment=" + ",".join(j.run_name for j in jobs), f"++experiment_name={plan.table}",
-            "hydra/sweeper=cells", f"hydra/launcher={launcher}", f"output_root={Path(output_root).resolve()}", *extra]
+            "experiment=" + ",".join(j.run_name for j in jobs), "hydra/sweeper=cells", f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={plan.runs_root}", f"output_root={Path(output_root).resolve()}", *extra]
 
 
 def launch(plan: Plan, output_root: Path | str, launcher: str = "local", extra: list[str] | None = None,
            log=print) -> dict[str, list[str]]:
     """Run what is missing, stage by stage. Returns the run names per outcome: launched,
-    skipped (completed before), reported (failed/diverged before), blocked (FP run not completed)."""
+    skipped (completed before, by this table or another), reported (failed/diverged before),
+    blocked (FP run not completed)."""
     extra = list(extra or [])
-    before = statuses(plan, output_root)
+    before = statuses(plan)
+    write_manifest(plan)
     out: dict[str, list[str]] = {"launched": [], "skipped": [], "reported": [], "blocked": []}
     for stage in (0, 1):
         todo = []
         for job in (j for j in plan.jobs if j.stage == stage):
-            st = status(run_dir(plan, job, output_root))
+            st = status(plan.run_dir(job))
             if st == "completed":
                 out["skipped"].append(job.run_name)
             elif st in REPORT:
                 out["reported"].append(job.run_name)
-            elif job.parent and status(run_dir(plan, plan.job(job.parent), output_root)) != "completed":
+            elif job.parent and status(plan.run_dir(plan.job(job.parent))) != "completed":
                 out["blocked"].append(job.run_name)
             else:
                 todo.append(job)

@@ -39,3 +39,18 @@ def test_keep_fp_accepts_names_and_refuses_unknown_ones():
     assert "fc" in replaced and "layers.8.conv2" not in replaced and "conv1" not in replaced
     with pytest.raises(ValueError, match="task.keep_fp entry 'head' is neither"):
         quantize_model(resnet20(), lambda n, l: Marked(l), keep_fp=["head"])
+
+
+def test_keep_fp_patterns_keep_every_matching_layer():
+    """ProxQuant's setup (ConQ §5.1): every conv including the first and the fc binarized, the 1x1
+    shortcut convs of option B kept in full precision."""
+    model = resnet20(shortcut="B")
+    shortcuts = [n for n in eligible_layers(model) if ".shortcut." in n]
+    assert shortcuts == ["layers.3.shortcut.0", "layers.6.shortcut.0"]
+    replaced = quantize_model(model, lambda n, l: Marked(l), keep_fp=["*shortcut*"])
+    assert replaced == [n for n in eligible_layers(resnet20(shortcut="B")) if n not in shortcuts]
+    assert "conv1" in replaced and "fc" in replaced
+    assert all(isinstance(model.get_submodule(n), nn.Conv2d) for n in shortcuts)
+    assert quantize_model(resnet20(), lambda n, l: Marked(l), keep_fp=[]) == eligible_layers(resnet20())
+    with pytest.raises(ValueError, match=r"task.keep_fp entry '\*shortcut\*' is neither .* pattern"):
+        quantize_model(resnet20(), lambda n, l: Marked(l), keep_fp=["*shortcut*"])   # option A: no such conv

@@ -311,3 +311,13 @@ def test_names_come_from_the_config_folders(monkeypatch):
     validate([_cell(method="newq")])
     with pytest.raises(ValueError, match=r"unknown method 'bnnpp'; allowed: a quantizer of configs/quantizer/ \(fp, newq"):
         validate([_cell(method="bnnpp")])
+
+
+def test_each_number_keeps_the_text_the_paper_prints():
+    """Tables show a published number as printed (71.3, 92.01, 0.10), not reformatted."""
+    every = load_published()
+    cells = {(c.table_id, c.model, c.task, c.method, c.statistic): c for c in every}
+    assert cells[("pcpp/appE", "swin_t", "bwa", "bnnpp", "acc")].printed == "71.3"
+    assert cells[("conq/table2", "resnet20", "bw", "dorefa", "acc")].printed == "90.0"
+    assert cells[("pcpp/table7", "resnet20", "bw", "fp", "std")].printed == "0.19"
+    assert all(c.text and float(c.text) == c.value for c in every)

@@ -14,7 +14,7 @@ COST = OmegaConf.load(COST_FILE)
 
 
 def job(dataset: str = "cifar10", model: str = "resnet20", values: tuple = (), epochs: int = 2) -> Job:
-    return Job(cell={"dataset": dataset, "model": model}, run_name="x", groups={"dataset": dataset, "model": model},
+    return Job(cells=[{"dataset": dataset, "model": model}], groups={"dataset": dataset, "model": model},
                values=list(values), epochs=epochs)
 
 
@@ -37,6 +37,6 @@ def test_gpu_hours_flop_bound_or_rate_bound():
     assert faster.gpu_hours(big, 1281167) == pytest.approx(cost.gpu_hours(big, 1281167) / 2)
     small = job(epochs=10)
     assert cost.gpu_hours(small, 50000) == pytest.approx(50000 * 10 / COST.max_images_per_s / 3600)
-    stand_in = Job(cell={"dataset": "cifar10", "model": "vit_b16"}, run_name="x",
-                   groups={"dataset": "cifar10", "model": "vit_tiny"}, values=[], epochs=1)
+    stand_in = Job(cells=[{"dataset": "cifar10", "model": "vit_b16"}], groups={"dataset": "cifar10", "model": "vit_tiny"},
+                   values=[], epochs=1)
     assert cost.gpu_hours(stand_in, 100) == pytest.approx(100 / COST.max_images_per_s / 3600)   # the model that runs
