@@ -9,7 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
+from conftest import compose_train
 from src.core.errors import UserError
 from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
 from src.sweeps import jobs, spec, spec_files
@@ -95,6 +97,29 @@ def test_only_keeps_the_fp_run_a_kept_ft_run_needs():
     plan = spec.plan("conq/table1", "paper", only={"model": ["resnet32"], "method": ["conq"]})
     assert sorted(j.run_name for j in plan.jobs)[0] == "cifar10_resnet32_e2e_bw_fp_seed0_paper"
     assert len(plan.jobs) == 11 and [c.method for c in plan.cells] == ["conq"]
+
+
+def _composed(table: str, run_name: str) -> dict:
+    job = spec.plan(table, "paper").job(run_name)
+    return OmegaConf.to_container(compose_train([f"{g}={o}" for g, o in job.groups.items()] + job.values), resolve=True)
+
+
+def test_transformer_tables_apply_the_four_protocols_and_deit_recipe():
+    """PC++ §4.3 "we apply four protocols": Table 5's all-on variant trains exactly Table 3's ViT-B CIFAR-10
+    cell; (3) pre-train is for fine-tuning only; every run trains with DeiT's recipe (configs/*/deit.yaml)."""
+    cell = "cifar10_vit_b16_ft_bw_bnnpp{}_seed0_paper"
+    table3 = _composed("pcpp/table3", cell.format(""))
+    assert table3 == _composed("pcpp/table5", cell.format("_scaling1-normalization1-pretrain1-kd1"))
+    assert {k: table3["model"]["protocol"][k] for k in ("scaling", "normalization", "pretrain", "kd")} == \
+        dict.fromkeys(("scaling", "normalization", "pretrain", "kd"), True)
+    e2e = _composed("pcpp/table3", "imagenet_deit_t_e2e_bw_bnnpp_seed0_paper")
+    assert not e2e["model"]["protocol"]["pretrain"] and e2e["model"]["net"]["drop_path_rate"] == 0.1
+    imagenet_vit = _composed("pcpp/table3", "imagenet_vit_b16_ft_bw_pc_seed0_paper")
+    assert imagenet_vit["model"]["net"]["arch"] == "vit_base_patch16_224.augreg_in21k"    # footnote 5
+    for config in (table3, e2e):
+        assert config["trainer"]["mixup"]["_target_"] == "timm.data.Mixup"
+        assert config["dataset"]["splits"]["train_transform"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
+        assert config["scheduler"]["scheduler"]["_target_"] == "timm.scheduler.CosineLRScheduler"
 
 
 BAD_SPEC = """
