@@ -35,10 +35,14 @@ def test_every_group_has_options():
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_resolves(group, option):
     cfg = compose_train([f"{group}={option}"])
+    header = (CONFIGS / group / f"{option}.yaml").read_text().splitlines()[0]
+    package = header.removeprefix("# @package ").strip() if header.startswith("# @package ") else group
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert resolved[group] is not None
+    for key in package.split("."):  # the option's node, where its package puts it
+        resolved = resolved[key]
+    assert resolved is not None
     if group in ("dataset", "model", "quantizer", "pipeline", "task"):
-        assert resolved[group]["name"] == option
+        assert resolved["name"] == option
     assert option in cfg.run_name or group not in ("dataset", "model", "quantizer", "pipeline", "task")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torchvision import datasets, transforms
 
-from src.data.splits import CIFAR_MEAN, CIFAR_STD, Splits, take_subset
+from src.data.splits import CIFAR_MEAN, CIFAR_STD, Splits, TransformFactory, take_subset
 from src.core.errors import UserError
 
 def _presence_checked(base: type) -> type:
@@ -28,12 +28,18 @@ VARIANTS = {
 }
 
 
-def cifar_transforms(image_size: int, augment: bool) -> tuple[transforms.Compose, transforms.Compose]:
-    """Standard CIFAR recipe (random crop with 4-pixel padding, flip); resize for other resolutions."""
+def cifar_transforms(image_size: int, augment: bool, train_transform: TransformFactory | None = None
+                     ) -> tuple[transforms.Compose, transforms.Compose]:
+    """Standard CIFAR recipe (random crop with 4-pixel padding, flip); resize for other resolutions.
+    With ``train_transform`` (and ``augment``) the training images get that recipe instead, built
+    at ``image_size`` with the CIFAR normalisation of the evaluation transform."""
     resize = [] if image_size == 32 else [transforms.Resize(image_size, antialias=True)]
     normalize = [transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)]
+    test = transforms.Compose(resize + normalize)
+    if augment and train_transform is not None:
+        return train_transform(input_size=image_size, mean=CIFAR_MEAN, std=CIFAR_STD), test
     augmentation = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
-    return transforms.Compose(augmentation + resize + normalize), transforms.Compose(resize + normalize)
+    return transforms.Compose(augmentation + resize + normalize), test
 
 
 def _load(cls, root: Path, train: bool, transform, download: bool, folder: str):
@@ -63,11 +69,14 @@ def build_cifar(
     download: bool = True,
     train_subset: int | None = None,
     test_subset: int | None = None,
+    train_transform: TransformFactory | None = None,
 ) -> Splits:
+    """``augment``: augment the training images, with the standard recipe or, when given, the
+    ``train_transform`` factory (augment=deit); false: train on the evaluation transform."""
     if variant not in VARIANTS:
         raise UserError(f"dataset variant {variant!r} is not one of {sorted(VARIANTS)}")
     cls, folder, num_classes = VARIANTS[variant]
-    train_tf, test_tf = cifar_transforms(image_size, augment)
+    train_tf, test_tf = cifar_transforms(image_size, augment, train_transform)
     root_path = Path(root).expanduser()
     train = _load(cls, root_path, True, train_tf, download, folder)
     test = _load(cls, root_path, False, test_tf, download, folder)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from src.data.splits import Splits
+from src.core.errors import UserError
+from src.data.splits import Splits, TransformFactory
 
 
 def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -27,8 +28,16 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def build_digits(image_size: int = 32, test_fraction: float = 0.2, split_seed: int = 0) -> Splits:
+def build_digits(image_size: int = 32, test_fraction: float = 0.2, split_seed: int = 0,
+                 train_transform: TransformFactory | None = None) -> Splits:
+    """``train_transform`` must stay null: the digits are tensors prepared once, and image
+    augmentation recipes (augment=deit) act on images as they are loaded."""
     from sklearn.datasets import load_digits
+
+    if train_transform is not None:
+        raise UserError("augment= sets dataset.splits.train_transform, but the digits are prepared tensors that "
+                        "no image transform acts on; drop augment= for dataset=digits, or use dataset=cifar10, "
+                        "cifar100, imagenet or fake")
 
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"dataset.splits.test_fraction must lie in (0, 1), got {test_fraction}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -19,6 +20,11 @@ class Splits:
     test: Dataset
     num_classes: int
     image_size: int
+
+
+# A train-transform factory (configs/augment/, e.g. timm.data.create_transform with DeiT's values):
+# the builder calls it with its image size and normalisation, factory(input_size=, mean=, std=).
+TransformFactory = Callable[..., Callable]
 
 
 def take_subset(dataset: Dataset, size: int | None, seed: int = 0) -> Dataset:

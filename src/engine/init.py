@@ -30,6 +30,8 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
             state = instantiate(loader)
         except Exception as exc:
             cause = exc.__cause__ or exc  # the library's own error, not Hydra's wrapper around it
+            if isinstance(cause, UserError):  # the loader refused the request (e.g. no such weights)
+                raise cause from None
             raise UserError(
                 f"pretrained weights for {model_cfg.name!r} could not be loaded ({type(cause).__name__}: "
                 f"{str(cause)[:300]}). "

@@ -14,6 +14,8 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from timm.loss import SoftTargetCrossEntropy
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 from tqdm import tqdm
 
@@ -40,6 +42,7 @@ class StepSettings:
     progress: bool = True
     log_every_n_steps: int = 50
     max_steps_per_epoch: int | None = None
+    mixup: Any = None  # null, or timm.data.Mixup's config (mixup=deit, configs/mixup/)
 
     def __post_init__(self) -> None:
         _check("precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS))
@@ -52,6 +55,14 @@ class StepSettings:
         _check("max_steps_per_epoch", self.max_steps_per_epoch,
                self.max_steps_per_epoch is None or _positive(self.max_steps_per_epoch, (int,)),
                "a positive integer, or null (the whole epoch)")
+        _check("mixup", self.mixup, self.mixup is None or (isinstance(self.mixup, Mapping) and "_target_" in self.mixup),
+               "null, or a Mixup config with a _target_ (mixup=deit, configs/mixup/)")
+
+    @property
+    def drop_last(self) -> bool:
+        """timm's Mixup needs an even batch: with mixup, an epoch's incomplete last batch is
+        dropped (as DeiT's training loader does); without, every image is seen."""
+        return self.mixup is not None
 
     @classmethod
     def from_trainer(cls, trainer: Mapping[str, Any], device: torch.device) -> StepSettings:
@@ -82,7 +93,9 @@ class TrainStep:
     the quantized layers' F, backward their B, the optimizer steps, and the method's update rule
     (src.quant.updates) acts around that step. ``objective(x, logits, ce_loss)`` is what is
     minimised (the distillation objective of src.models.distill under KD); the schedules see the
-    progress p = t / ``total_steps``."""
+    progress p = t / ``total_steps``. With ``settings.mixup`` (timm's Mixup, DeiT's recipe) the batch
+    is mixed first and ``ce_loss`` is timm's SoftTargetCrossEntropy −mean_i Σ_c t_ic log softmax(z_i)_c
+    against the mixed, label-smoothed targets t; without it, the cross-entropy with the labels."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -92,14 +105,24 @@ class TrainStep:
     objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = plain_objective
     ctx: DistContext = DistContext()
 
+    def __post_init__(self) -> None:
+        self.mix = None if self.settings.mixup is None else instantiate(self.settings.mixup)
+        self.criterion = F.cross_entropy if self.mix is None else SoftTargetCrossEntropy()
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step t on the batch (x, y), already on the device; returns the cross-entropy and the logits."""
         progress = min(t / max(self.total_steps, 1), 1.0)
         set_progress(self.model, progress)
         self.update_rule.set_progress(progress)
+        target = y
+        if self.mix is not None:
+            if x.shape[0] % 2:
+                raise UserError(f"trainer.mixup needs an even batch per rank, got {x.shape[0]} images: set "
+                                f"dataset.batch_size to an even number per rank (or train without mixup=)")
+            x, target = self.mix(x, y)  # mixes x in place; target: (batch, classes) soft labels
         with _autocast(self.settings):
             logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y)
+            loss = self.criterion(logits.float(), target)
             objective = self.objective(x, logits, loss)
         extra = auxiliary_loss(self.model)
         objective = objective if extra is None else objective + extra
@@ -132,7 +155,7 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistContext, seed: int, epoch: int,
-                 pin_memory: bool = False) -> DataLoader:
+                 pin_memory: bool = False, drop_last: bool = False) -> DataLoader:
     generator = epoch_generator(seed, epoch)
     if ctx.enabled:
         sampler: Any = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed)
@@ -140,7 +163,7 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistC
     else:
         sampler = RandomSampler(dataset, generator=generator)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      pin_memory=pin_memory, generator=generator, drop_last=False)
+                      pin_memory=pin_memory, generator=generator, drop_last=drop_last)
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistContext) -> DataLoader:
@@ -167,7 +190,8 @@ def train_epoch(step: TrainStep, loader: DataLoader, global_step: int, desc: str
                 logger: NullLogger = NullLogger()) -> dict[str, float]:
     """Returns loss, accuracy, steps, images and seconds of the epoch; raises Diverged on NaN/inf.
     Every ``log_every_n_steps`` optimizer steps the running loss/accuracy of the epoch so far
-    (this rank's), the lr and the step go to ``logger``; the reported train_loss is the cross-entropy."""
+    (this rank's), the lr and the step go to ``logger``; the reported train_loss is the cross-entropy
+    (against the mixed targets under mixup, while train_acc compares with the unmixed labels)."""
     s = step.settings
     step.model.train()
     loss_sum = correct = seen = steps = 0.0

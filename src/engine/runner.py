@@ -183,7 +183,8 @@ class Run:
         cfg = self.cfg
         max_epochs = int(cfg.trainer.max_epochs)
         stop_after = cfg.trainer.stop_after_epoch
-        probe = train_loader(self.splits.train, self.batch, 0, self.ctx, int(cfg.seed), 0)
+        probe = train_loader(self.splits.train, self.batch, 0, self.ctx, int(cfg.seed), 0,
+                             drop_last=self.settings.drop_last)
         total_steps = self.settings.steps_per_epoch(len(probe)) * max_epochs
         step = TrainStep(self.net, self.optimizer, self.settings, total_steps, self.update_rule,
                          self.distiller or plain_objective, self.ctx)
@@ -193,7 +194,7 @@ class Run:
             self.save_epoch(0, True)
         for epoch in range(self.start_epoch, max_epochs):
             loader = train_loader(self.splits.train, self.batch, int(cfg.dataset.num_workers), self.ctx, int(cfg.seed),
-                                  epoch, pin_memory=self.device.type == "cuda")
+                                  epoch, pin_memory=self.device.type == "cuda", drop_last=self.settings.drop_last)
             t_epoch = time.perf_counter()
             stats = train_epoch(step, loader, self.global_step, f"epoch {epoch + 1}/{max_epochs}", self.logger)
             self.global_step += stats["steps"]

@@ -54,7 +54,7 @@ def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> Prot
         current = quantizer.get("scale", "none")
         quantizer.scale = (current if current != "none" else "layer") if protocol.scaling else "none"
     teacher = None
-    if protocol.kd:
+    if protocol.kd and binarizing:  # a full-precision run has nothing to distil into: it trains as it is
         if not has_fp_weights(cfg):
             raise UserError(
                 f"model.protocol.kd=true distils from the full-precision pre-trained model, but this run has "

@@ -22,18 +22,51 @@ COMPONENTS = {"qkv": "attn.qkv", "proj": "attn.proj", "fc1": "mlp.fc1", "fc2": "
 
 
 def timm_model(arch: str, num_classes: int, **kwargs: Any) -> nn.Module:
-    """``timm.create_model(arch, num_classes=..., **kwargs)`` with random weights; full-precision
-    weights come from the pipeline (``pipeline=ft pipeline.checkpoint=<file>`` or
+    """``timm.create_model(arch, num_classes=..., **kwargs)`` with random weights; ``arch`` may carry
+    a pretrained tag (``<model>.<tag>``), which names the weights but does not load them:
+    full-precision weights come from the pipeline (``pipeline=ft pipeline.checkpoint=<file>`` or
     ``pipeline.pretrained=true``, src.engine.init), as for every other model."""
     kwargs = {k: tuple(v) if isinstance(v, (list, tuple, ListConfig)) else v for k, v in kwargs.items()}
-    if not timm.models.is_model(arch):
+    if not timm.models.is_model(arch.partition(".")[0]):
         raise UserError(f"model.net.arch={arch!r} is not a timm model; see timm.list_models(), e.g. "
-                        f"vit_base_patch16_224, deit_tiny_patch16_224, swin_tiny_patch4_window7_224, nest_tiny")
+                        f"vit_base_patch16_224, deit_tiny_patch16_224, swin_tiny_patch4_window7_224, nest_tiny_jx")
     return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
 
 
+def check_pretrained_tag(arch: str) -> None:
+    """Refuse, before any download, a request for timm weights that are not pinned or do not exist:
+    ``arch`` must be ``<model>.<tag>`` and timm's pretrained config of that tag must have weights
+    (a URL, file or Hugging Face hub id). timm itself only logs "No pretrained weights exist for
+    this model. Using random initialization." and trains from random weights (e.g. ``nest_tiny``,
+    whose only tag is ``untrained``; NesT-T's weights are ``nest_tiny_jx.goog_in1k``)."""
+    name, _, tag = arch.partition(".")
+    if not timm.models.is_model(name):
+        raise UserError(f"model.net.arch={arch!r} is not a timm model; see timm.list_models()")
+    valid = timm.list_pretrained(f"{name}.*") or timm.list_pretrained(f"{name}*")
+    choices = ", ".join(valid) if valid else "none in timm"
+    if not tag:
+        default = timm.models.get_pretrained_cfg(name).tag
+        raise UserError(
+            f"model.net.arch={arch!r} names no pretrained tag, so timm would load its current default "
+            f"({name}.{default}), which need not be the weights the paper used. Pin the weights in the model "
+            f"config (model.tag=<tag>, arch <model>.<tag>); timm's weights for it: {choices}")
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch, allow_unregistered=False)
+    except RuntimeError:  # timm: "Invalid pretrained tag (...) for ..."
+        cfg = None
+    if cfg is None or not cfg.has_weights:
+        raise UserError(
+            f"pipeline.pretrained=true asks for timm's weights {arch!r}, but timm has none under that name: it "
+            f"would start from random initialization. Choose a tag with weights (model.tag=<tag>, or "
+            f"model.net.arch=<model>.<tag>): {choices}; or pass full-precision weights with "
+            f"pipeline.pretrained=false pipeline.checkpoint=/path/to/weights.pth")
+
+
 def timm_pretrained_state_dict(arch: str) -> dict[str, torch.Tensor]:
-    """timm's pretrained weights as a state_dict (for ``pipeline=ft pipeline.pretrained=true``)."""
+    """timm's pretrained weights ``arch`` = ``<model>.<tag>`` as a state_dict (for ``pipeline=ft
+    pipeline.pretrained=true``); :func:`check_pretrained_tag` runs first, so a request that would
+    get random weights stops with a UserError and nothing is downloaded."""
+    check_pretrained_tag(arch)
     return timm.create_model(arch, pretrained=True).state_dict()
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
+from conftest import compose_train
 from src.data.cifar import build_cifar
 from src.core.errors import UserError
+from src.data.splits import CIFAR_MEAN, CIFAR_STD
 
 
 def _pickle(path: Path, obj: dict) -> None:
@@ -53,8 +56,6 @@ def write_cifar100(root: Path, n_train: int = 6, n_test: int = 3, rng=np.random.
 
 
 def _expected_tensor(row: np.ndarray) -> torch.Tensor:
-    from src.data.splits import CIFAR_MEAN, CIFAR_STD
-
     image = torch.tensor(row.reshape(3, 32, 32), dtype=torch.float32) / 255.0
     return (image - torch.tensor(CIFAR_MEAN).view(3, 1, 1)) / torch.tensor(CIFAR_STD).view(3, 1, 1)
 
@@ -104,3 +105,30 @@ def test_failed_download_is_reported_not_raised(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
     with pytest.raises(UserError, match="the download failed: OSError: network is unreachable"):
         build_cifar("cifar10", root=str(tmp_path), download=True)
+
+
+def _deit_splits(root: Path, *overrides: str):
+    cfg = compose_train(["dataset=cifar10", "augment=deit", "model=vit_tiny", f"dataset.splits.root={root}",
+                         "dataset.splits.download=false", *overrides])
+    return instantiate(cfg.dataset.splits)
+
+
+def test_deit_recipe_builds_the_training_transform_with_timm_and_keeps_evaluation(tmp_path):
+    """augment=deit: timm's create_transform with DeiT's values, at the model's resolution and the
+    CIFAR normalisation of the evaluation transform, which stays as it was."""
+    data = write_cifar10(tmp_path)
+    splits = _deit_splits(tmp_path)
+    crop, flip, rand_augment, _, normalize, erase = splits.train.transform.transforms
+    assert (type(crop).__name__, crop.size, crop.scale, crop.interpolation.value) == \
+        ("RandomResizedCropAndInterpolation", (32, 32), (0.08, 1.0), "bicubic")
+    assert flip.p == 0.5 and rand_augment.num_layers == 2 and len(rand_augment.ops) == 15  # rand-m9-mstd0.5-inc1
+    assert {(op.magnitude, op.magnitude_std) for op in rand_augment.ops} == {(9, 0.5)}
+    assert "PosterizeIncreasing" in {op.name for op in rand_augment.ops}                  # inc1
+    torch.testing.assert_close(normalize.mean, torch.tensor(CIFAR_MEAN))
+    torch.testing.assert_close(normalize.std, torch.tensor(CIFAR_STD))
+    assert (erase.probability, erase.mode, erase.max_count) == (0.25, "pixel", 1)
+    torch.manual_seed(0)
+    assert splits.train[0][0].shape == (3, 32, 32) and splits.train[0][1] == data["train_labels"][0]
+    assert torch.equal(splits.test[0][0], _expected_tensor(data["test_data"][0]))   # evaluation unchanged
+    plain = _deit_splits(tmp_path, "dataset.splits.augment=false")                  # no augmentation at all
+    assert torch.equal(plain.train[0][0], _expected_tensor(data["train_data"][0]))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from src.core.errors import UserError
 from src.data.digits import build_digits
 
 
@@ -25,3 +27,8 @@ def test_split_is_fixed_by_seed():
     a, b = build_digits(split_seed=3), build_digits(split_seed=3)
     assert torch.equal(a.test.tensors[0], b.test.tensors[0])
     assert not torch.equal(a.test.tensors[1], build_digits(split_seed=4).test.tensors[1])
+
+
+def test_an_image_augmentation_recipe_is_refused_for_the_prepared_tensors():
+    with pytest.raises(UserError, match="the digits are prepared tensors.*drop augment= for dataset=digits"):
+        build_digits(train_transform=lambda **kwargs: None)

@@ -10,9 +10,12 @@ import logging
 import sys
 from dataclasses import fields, replace
 
+import numpy as np
 import pytest
+import timm.data
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from conftest import compose_train
@@ -129,6 +132,7 @@ def test_step_settings_are_the_trainer_config_keys():
     ("grad_clip", -1.0, "a positive max gradient norm, or null"),
     ("progress", "yes", "true or false"),
     ("channels_last", 1, "true or false"),
+    ("mixup", "deit", "null, or a Mixup config with a _target_"),
 ])
 def test_bad_step_setting_names_the_key_and_the_valid_values(key, value, valid):
     with pytest.raises(UserError, match=f"trainer.{key}={value!r} is not valid: it must be {valid}"):
@@ -198,3 +202,52 @@ def test_progress_line_in_a_log_file_and_a_bar_on_a_terminal(monkeypatch, caplog
     with caplog.at_level(logging.INFO, logger="proxbin"):
         _epoch(StepSettings(device=CPU, progress=False, log_every_n_steps=3))
     assert not [r for r in caplog.records if r.name == "proxbin"]  # progress=false: silent
+
+
+# DeiT's values (configs/mixup/deit.yaml) for 3 classes
+MIXUP = {"_target_": "timm.data.Mixup", "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0, "switch_prob": 0.5,
+         "mode": "batch", "label_smoothing": 0.1, "num_classes": 3}
+
+
+def _image_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])  # numpy's draw picks mixup or cutmix and the mixing weight
+def test_mixup_mixes_the_batch_and_takes_the_soft_target_cross_entropy(seed):
+    """trainer.mixup: the model (and the KD objective) see timm's mixed batch, and the loss is
+    −mean_i Σ_c t_ic log softmax(z_i)_c against its mixed, label-smoothed targets t."""
+    model = _image_model()
+    x, y = torch.randn(6, 3, 4, 4, generator=torch.Generator().manual_seed(seed)), torch.tensor([0, 1, 2, 0, 1, 2])
+    seen = []
+
+    def objective(inputs, logits, loss):
+        seen.append(inputs.clone())
+        return loss
+
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), StepSettings(device=CPU, mixup=MIXUP),
+                     total_steps=1, objective=objective)
+    np.random.seed(seed)
+    loss, logits = step(x.clone(), y, 0)
+    np.random.seed(seed)
+    mixed, target = timm.data.Mixup(**{k: v for k, v in MIXUP.items() if k != "_target_"})(x.clone(), y)
+    assert target.shape == (6, 3) and torch.allclose(target.sum(1), torch.ones(6))
+    assert torch.equal(seen[0], mixed) and not torch.equal(mixed, x)
+    torch.testing.assert_close(logits, model(mixed))
+    expected = -(target * F.log_softmax(model(mixed), dim=-1)).sum(-1).mean()
+    torch.testing.assert_close(loss, expected)
+    assert not torch.isclose(loss, F.cross_entropy(model(mixed), y))  # not the hard-label loss
+
+
+def test_with_mixup_an_incomplete_last_batch_is_dropped_and_an_odd_batch_refused():
+    mixing = StepSettings(device=CPU, mixup=MIXUP)
+    assert mixing.drop_last and not StepSettings(device=CPU).drop_last
+    sizes = [len(y) for _, y in train_loader(_data(10), 4, 0, DistContext(), seed=0, epoch=0,
+                                             drop_last=mixing.drop_last)]
+    assert sizes == [4, 4]
+    assert [len(y) for _, y in train_loader(_data(10), 4, 0, DistContext(), seed=0, epoch=0)] == [4, 4, 2]
+    model = _image_model()
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), mixing, total_steps=1)
+    with pytest.raises(UserError, match="trainer.mixup needs an even batch per rank, got 5 images"):
+        step(torch.randn(5, 3, 4, 4), torch.zeros(5, dtype=torch.long), 0)

@@ -70,3 +70,31 @@ def test_different_config_in_same_directory_is_refused_and_untouched(output_root
     assert clash.returncode == 2
     assert "optimizer.lr: 0.05 -> 0.2" in clash.stderr and "Traceback" not in clash.stderr
     assert last.read_bytes() == content
+
+
+# DeiT's recipe on a ViT: RandAugment and random erasing (python/numpy/torch RNGs), Mixup/CutMix (numpy),
+# drop path (torch), the warmup schedule and AdamW; 20 images in batches of 6, the incomplete last one dropped
+DEIT = ["dataset=fake", "dataset.splits.train_size=20", "dataset.splits.test_size=8", "model=vit_tiny",
+        "model.net.drop_path_rate=0.1", "quantizer=bnnpp", "augment=deit", "mixup=deit", "scheduler=cosine_warmup",
+        "optimizer=adamw", "trainer.max_epochs=3", "trainer.progress=false", "dataset.batch_size=6"]
+
+
+@pytest.mark.slow
+def test_deit_recipe_resumes_to_identical_result(output_root):
+    straight = run_cli(DEIT + ["run_name=straight"], output_root)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    assert run_cli(DEIT + ["run_name=resumed", "trainer.stop_after_epoch=1"], output_root).returncode == 0
+    again = run_cli(DEIT + ["run_name=resumed"], output_root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed_dir = output_root / "runs" / "resumed"
+    assert "resuming from" in (resumed_dir / "train.log").read_text()
+    a = torch.load(output_root / "runs" / "straight" / "checkpoints" / "last.pt", weights_only=False)
+    b = torch.load(resumed_dir / "checkpoints" / "last.pt", weights_only=False)
+    assert a["global_step"] == b["global_step"] == 9                      # 3 full batches per epoch
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    assert a["scheduler"] == b["scheduler"]
+    rows = _rows(output_root / "runs" / "straight")
+    assert rows == _rows(resumed_dir) and [float(r["lr"]) for r in rows] == [1e-6, 1e-6, 1e-6 + (5e-4 - 1e-6) / 5]

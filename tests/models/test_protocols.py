@@ -96,6 +96,10 @@ def test_kd_run_records_nonzero_terms_and_needs_fp_weights(tmp_path, fp_checkpoi
     assert not [n for n, _ in run.distiller.teacher.named_modules() if n.endswith("post_norm")]  # the FP model
     with pytest.raises(UserError, match="distils from the full-precision pre-trained model.*pipeline=ft pipeline.checkpoint="):
         Run(compose_train([*FAST, "quantizer=pc", "model.protocol.kd=true"]), tmp_path / "no").execute()
+    # a full-precision run (a table's FP column under the spec's protocols) trains without a teacher
+    fp = Run(compose_train([*FAST, "quantizer=fp", "trainer.max_epochs=1", "model.protocol.kd=true",
+                            "pipeline=ft", f"pipeline.checkpoint={fp_checkpoint}"]), tmp_path / "fp")
+    assert fp.execute()["status"] == "completed" and fp.distiller is None and "kd_logits" not in fp.history[-1]
 
 
 def test_post_training_binarization_evaluates_the_fp_model_binarized_without_training(tmp_path, fp_checkpoint):

@@ -9,18 +9,24 @@ import torch
 import torch.nn as nn
 from hydra.utils import instantiate
 
-from conftest import TINY, compose_train
+from conftest import TINY, compose_train, run_cli
 from src.core.errors import UserError
 from src.engine.runner import Run
-from src.models.transformers import COMPONENTS, block_linears, timm_model, transformer_blocks
+from src.models import transformers
+from src.models.transformers import (COMPONENTS, block_linears, check_pretrained_tag, timm_model,
+                                     timm_pretrained_state_dict, transformer_blocks)
 from src.quant.layers import QuantizedLayerMixin
 
-REAL = {"vit_b16": "vit_base_patch16_224", "deit_t": "deit_tiny_patch16_224", "deit_s": "deit_small_patch16_224",
-        "deit_b": "deit_base_patch16_224", "swin_t": "swin_tiny_patch4_window7_224", "nest_t": "nest_tiny"}
+# each config's timm model and pretrained tag: the weights PC++ App. D names (URLs checked below), App. E's models
+REAL = {"vit_b16": "vit_base_patch16_224.augreg_in21k_ft_in1k", "deit_t": "deit_tiny_patch16_224.fb_in1k",
+        "deit_s": "deit_small_patch16_224.fb_in1k", "deit_b": "deit_base_patch16_224.fb_in1k",
+        "swin_t": "swin_tiny_patch4_window7_224.ms_in1k", "nest_t": "nest_tiny_jx.goog_in1k"}
+APP_D = "https://storage.googleapis.com/vit_models/augreg/B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0"
 VIT_SHRINK = ["model.input_size=32", "+model.net.patch_size=4", "+model.net.depth=2", "+model.net.embed_dim=32",
               "+model.net.num_heads=2"]
 # the real configs at 32 px and a few blocks, so that a CPU runs them in seconds
-SHRINK = {"vit_b16": VIT_SHRINK, "deit_t": VIT_SHRINK, "deit_s": VIT_SHRINK, "deit_b": VIT_SHRINK, "vit_tiny": [],
+SHRINK = {"vit_b16": [o.replace("+model.net.depth", "model.net.depth") for o in VIT_SHRINK],  # depth is explicit
+          "deit_t": VIT_SHRINK, "deit_s": VIT_SHRINK, "deit_b": VIT_SHRINK, "vit_tiny": [],
           "swin_t": ["model.input_size=32", "+model.net.patch_size=2", "+model.net.embed_dim=16",
                      "+model.net.depths=[1,1]", "+model.net.num_heads=[1,2]", "+model.net.window_size=4"],
           "nest_t": ["model.input_size=32", "+model.net.patch_size=4"]}
@@ -31,7 +37,7 @@ FAST = ["trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progre
 def test_configs_name_timm_models_at_224():
     for config, arch in REAL.items():
         cfg = compose_train([f"model={config}", "dataset=cifar10"])
-        assert cfg.model.net.arch == arch and timm.models.is_model(arch)
+        assert cfg.model.net.arch == cfg.model.pretrained_weights.arch == arch and timm.models.is_model(arch)
         assert cfg.model.input_size == 224 and cfg.dataset.splits.image_size == 224  # CIFAR resized to 224
         assert set(cfg.model.protocol) >= {"scaling", "normalization", "pretrain", "kd"}
     assert compose_train(["model=resnet20", "dataset=cifar10"]).dataset.splits.image_size == 32
@@ -123,3 +129,52 @@ def test_model_configs_hold_no_second_way_to_fp_weights():
     for config in sorted(SHRINK):
         model = compose_train([f"model={config}"]).model
         assert "checkpoint" not in model and "pretrained" not in model and "checkpoint" not in model.net
+
+
+def test_every_transformer_config_pins_the_papers_pretrained_weights():
+    """Each config names a timm tag whose weights exist (registry only, nothing downloaded): the
+    files of PC++ App. D (ViT-B: 21k->1k for CIFAR, 21k for ImageNet-1K, footnote 5; DeiT: fb_in1k)."""
+    urls = {}
+    for config, arch in REAL.items():
+        check_pretrained_tag(arch)  # passes: explicit tag with weights
+        urls[config] = timm.models.get_pretrained_cfg(arch, allow_unregistered=False).url
+    assert urls["vit_b16"] == APP_D + "--imagenet2012-steps_20k-lr_0.01-res_224.npz"
+    imagenet_vit = compose_train(["model=vit_b16", "model.tag=augreg_in21k"]).model
+    assert imagenet_vit.net.arch == imagenet_vit.pretrained_weights.arch == "vit_base_patch16_224.augreg_in21k"
+    assert timm.models.get_pretrained_cfg(imagenet_vit.net.arch).url == APP_D + ".npz"
+    for config, file in (("deit_t", "deit_tiny_patch16_224-a1311bcf.pth"), ("deit_s", "deit_small_patch16_224-cd65a155.pth"),
+                         ("deit_b", "deit_base_patch16_224-b5f2ef4d.pth")):
+        assert urls[config] == "https://dl.fbaipublicfiles.com/deit/" + file
+
+
+@pytest.mark.parametrize("arch, message", [
+    # timm's nest_tiny has only an `untrained` entry: timm would log a line and train from random weights
+    ("nest_tiny", r"'nest_tiny' names no pretrained tag.*timm's weights for it: nest_tiny_jx.goog_in1k"),
+    ("nest_tiny.untrained", r"'nest_tiny.untrained', but timm has none under that name: it would start from "
+                            r"random initialization.*: nest_tiny_jx.goog_in1k"),
+    ("nest_tiny_jx.in21k", r"'nest_tiny_jx.in21k', but timm has none.*: nest_tiny_jx.goog_in1k"),
+    # untagged: timm's current default (another checkpoint than App. D's) is not taken silently
+    ("vit_base_patch16_224", r"its current default \(vit_base_patch16_224.augreg2_in21k_ft_in1k\).*"
+                             r"vit_base_patch16_224.augreg_in21k_ft_in1k"),
+])
+def test_pretrained_weights_that_resolve_to_random_initialisation_are_refused_before_any_download(
+        monkeypatch, arch, message):
+    def no_download(*args, **kwargs):
+        raise AssertionError("timm.create_model was called: the check must come first")
+
+    monkeypatch.setattr(transformers.timm, "create_model", no_download)
+    with pytest.raises(UserError, match=message):
+        timm_pretrained_state_dict(arch)
+
+
+@pytest.mark.slow
+def test_cli_asking_for_random_pretrained_weights_exits_2(output_root):
+    """NesT-T as timm's nest_tiny (App. E before the fix) through the real CLI: exit 2, one message, no run."""
+    done = run_cli(["model=nest_t", "model.net.arch=nest_tiny.untrained", "pipeline=ft", "pipeline.pretrained=true",
+                    "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=8", "model.input_size=32",
+                    "+model.net.patch_size=4", *TINY], output_root, HF_HUB_OFFLINE="1")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "proxbin: error: pipeline.pretrained=true asks for timm's weights 'nest_tiny.untrained', but timm has " \
+           "none under that name: it would start from random initialization" in done.stderr
+    assert "nest_tiny_jx.goog_in1k" in done.stderr and "Traceback" not in done.stderr
+    assert not list(output_root.rglob("results.json"))

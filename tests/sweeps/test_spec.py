@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from conftest import compose_train
 from src.core.errors import UserError
 from src.reporting.layout import build_grid
 from src.reporting.paper import LITERATURE_METHODS, TABLES, load_published
@@ -182,6 +184,29 @@ def test_extra_overrides_are_part_of_a_runs_identity():
     assert ids[0] == ids[1] and not set(ids[0]) & set(ids[2])     # a new lr: new parent, new children
 
 
+def _composed(table: str, run_name: str) -> dict:
+    job = spec.plan(table, "paper").job(run_name)
+    return OmegaConf.to_container(compose_train([f"{g}={o}" for g, o in job.groups.items()] + job.values), resolve=True)
+
+
+def test_transformer_tables_apply_the_four_protocols_and_deit_recipe():
+    """PC++ §4.3 "we apply four protocols": Table 5's all-on variant trains exactly Table 3's ViT-B CIFAR-10
+    cell; (3) pre-train is for fine-tuning only; every run trains with DeiT's recipe (configs/*/deit.yaml)."""
+    cell = "cifar10_vit_b16_ft_bw_bnnpp{}_seed0_paper"
+    table3 = _composed("pcpp/table3", cell.format(""))
+    assert table3 == _composed("pcpp/table5", cell.format("_scaling1-normalization1-pretrain1-kd1"))
+    assert {k: table3["model"]["protocol"][k] for k in ("scaling", "normalization", "pretrain", "kd")} == \
+        dict.fromkeys(("scaling", "normalization", "pretrain", "kd"), True)
+    e2e = _composed("pcpp/table3", "imagenet_deit_t_e2e_bw_bnnpp_seed0_paper")
+    assert not e2e["model"]["protocol"]["pretrain"] and e2e["model"]["net"]["drop_path_rate"] == 0.1
+    imagenet_vit = _composed("pcpp/table3", "imagenet_vit_b16_ft_bw_pc_seed0_paper")
+    assert imagenet_vit["model"]["net"]["arch"] == "vit_base_patch16_224.augreg_in21k"    # footnote 5
+    for config in (table3, e2e):
+        assert config["trainer"]["mixup"]["_target_"] == "timm.data.Mixup"
+        assert config["dataset"]["splits"]["train_transform"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
+        assert config["scheduler"]["scheduler"]["_target_"] == "timm.scheduler.CosineLRScheduler"
+
+
 BAD_SPEC = """
 paper: pcpp
 table: bad
@@ -299,9 +324,9 @@ def test_some_plans_are_pinned():
 
 @pytest.mark.slow
 def test_plans_are_pinned():
-    """Regression pin: ``plans.json`` was written by :func:`pinned_plans` for issue 11 (runs named
+    """Regression pin: ``plans.json`` was written by :func:`pinned_plans` (runs named
     by identity and shared across tables; Table 2's one hardtanh FP network; ConQ's recipe:
-    exponential decay, option-B shortcuts kept in full precision). Every spec at every scale must
+    exponential decay, option-B shortcuts kept in full precision; the transformer tables with all four protocols and the DeiT recipe). Every spec at every scale must
     plan exactly the same runs (names, order, overrides, parents, cost, cells, sharing within the
     plan). Regenerate it only for a deliberate change of a plan, and say why:
     ``PYTHONPATH=.:tests python tests/sweeps/test_spec.py`` (:func:`write_pin_file`)."""
