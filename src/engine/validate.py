@@ -253,10 +253,12 @@ def _relations(config: dict) -> list[str]:
     if _int(epochs) and epochs > 0 and scheduler.get("T_max") == 0:
         problems.append(f"scheduler.T_max=0 is not valid with trainer.max_epochs={epochs}: it must be >= 1")
     if optimizer.get("nesterov") is True and not (_num(optimizer.get("momentum")) and optimizer["momentum"] > 0):
-        problems.append(f"optimizer.nesterov=true needs optimizer.momentum > 0 (it is {optimizer.get('momentum')!r})")
+        problems.append(f"optimizer.nesterov=true is not valid with optimizer.momentum={optimizer.get('momentum')!r}: "
+                        f"Nesterov momentum needs a momentum that must be > 0")
     pipeline = config.get("pipeline") or {}
     if pipeline.get("strict") is True and pipeline.get("partial") is True:
-        problems.append("pipeline.strict=true and pipeline.partial=true contradict each other: choose one")
+        problems.append("pipeline.strict=true is not valid with pipeline.partial=true: they contradict each other, "
+                        "one of them must be false")
     return problems
 
 
