@@ -8,7 +8,8 @@ The sweep is declared in configs/sweep/<paper>/<table>.yaml (grid, published bud
 and scaled by configs/reproduce/scales.yaml. Runs go to <output root>/multirun/<paper>/<table>/
 <run name>, the run name being a function of the cell, so a second invocation launches nothing,
 interrupted runs resume from their checkpoint, failed or diverged runs are reported (delete the
-run directory to retry), and a deleted run is run again. launcher=<name> selects
+run directory to retry), a deleted run is run again, and a run another process is training (a
+second invocation) is waited for, not run twice. launcher=<name> selects
 hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml). --dry-run lists the runs it would
 launch with their estimated cost and launches nothing.
 
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reproduce: error: {exc}", file=sys.stderr)
         return 2
     final = launch.statuses(plan, output_root)
-    print(f"[reproduce] launched {len(outcome['launched'])}, skipped {len(outcome['skipped'])} completed")
+    print(f"[reproduce] launched {len(outcome['launched'])}, skipped {len(outcome['skipped'])} completed, "
+          f"waited for {len(outcome['held'])} trained by another process")
     bad = {n: s for n, s in final.items() if s != "completed"}
     for name, st in sorted(bad.items()):
         print(f"[reproduce] {st}: {name}" + (" (its FP run did not complete)" if name in outcome["blocked"] else ""))

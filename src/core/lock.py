@@ -35,7 +35,7 @@ from src.core.errors import UserError
 LOCK_NAME = ".lock"
 # POSIX locks belong to the process: a second lock on a file this process holds would "succeed",
 # and closing it would drop the first. Directories held here are refused instead.
-_held: set[Path] = set()
+_held: dict[Path, dict[str, Any]] = {}
 
 
 class RunBusy(UserError):
@@ -97,17 +97,16 @@ class RunLock:
         key = self.run_dir.resolve()
         if key in _held:
             raise RuntimeError(f"'{self.run_dir}' is already locked by this process")
-        try:
-            if not self.run_dir.is_dir():
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                self.created_dir = True
-        except OSError as exc:
-            raise _unwritable(self.run_dir, exc) from None
         waited = False
         try:
             while True:
                 try:
+                    if not self.run_dir.is_dir():
+                        self.run_dir.mkdir(parents=True, exist_ok=True)
+                        self.created_dir = True
                     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                except FileNotFoundError:
+                    continue  # the holder we waited for removed the directory it had created: create it again
                 except OSError as exc:
                     raise _unwritable(self.run_dir, exc) from None
                 try:
@@ -138,7 +137,7 @@ class RunLock:
                 os.close(fd)
                 raise _unwritable(self.run_dir, exc) from None
             self.fd = fd
-            _held.add(key)
+            _held[key] = holder
         except BaseException:
             self._remove_created_dir()
             raise
@@ -157,7 +156,7 @@ class RunLock:
         finally:
             os.close(self.fd)
             self.fd = None
-            _held.discard(self.run_dir.resolve())
+            _held.pop(self.run_dir.resolve(), None)
             self._remove_created_dir()
 
     def _remove_created_dir(self) -> None:
@@ -172,8 +171,9 @@ class RunLock:
 def holder_of(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """Who holds ``run_dir`` now: the holder's record ({} if unreadable), or None when nobody does.
     Only looks (F_GETLK on Linux): never takes the lock, so it cannot turn away a process starting
-    at the same moment. For processes that hold no run lock themselves (closing the file here
-    would drop this process's own lock on it)."""
+    at the same moment (nor drops a lock this process holds: that one is answered from memory)."""
+    if Path(run_dir).resolve() in _held:
+        return _held[Path(run_dir).resolve()]
     path = Path(run_dir) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR)

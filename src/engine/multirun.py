@@ -78,6 +78,6 @@ class JobSummary(Callback):
         print(f"[multirun] {len(outcomes)} job(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for o in outcomes:
             detail = f"test acc {o['test_acc']:.2f}%" if o.get("test_acc") is not None else \
-                (o.get("message") or "").split("\n")[0][:200]
+                " ".join((o.get("message") or "").split())[:240]
             print(f"  #{o['job']:<3} {o['status']:<11} {o['run_dir']}  {detail}")
         _incomplete[:] = [o for o in outcomes if o["status"] != "completed"]

@@ -189,3 +189,25 @@ def test_cli_refusals_exit_2_name_the_key_and_touch_nothing(tmp_path):
             assert key in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
             assert snapshot(run_dir) == before
         assert not (tmp_path / "outputs" / "runs" / "fresh").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", ["smoke", "paper"])
+def test_the_jobs_of_every_reproduce_sweep_pass(tmp_path, scale):
+    """The configs scripts/reproduce.py writes for its jobs hold only keys and values the engine takes."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import CONFIGS
+    from src.core.errors import UserError as PlanError
+    from src.sweeps import launch, spec, spec_files
+
+    for table in spec_files.list_specs():
+        try:
+            plan = spec.plan(table, scale, tmp_path)
+        except PlanError:
+            continue  # a table this branch cannot plan is test_reproduce's business
+        job_dir = launch.write_job_configs(plan, plan.jobs, tmp_path)
+        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+            for job in plan.jobs[::max(1, len(plan.jobs) // 4)]:
+                validate(compose(config_name="train", overrides=[f"hydra.searchpath=[file://{job_dir}]",
+                                                                 f"experiment={job.run_name}"]))
