@@ -188,8 +188,8 @@ class Run:
         except OSError as exc:
             raise UserError(f"the run directory '{self.run_dir}' cannot be written ({exc}); every file in it is "
                             f"as it was or agrees with last.pt") from None
-        log.info("%s already completed (epoch %d of %d): nothing to train", self.run_dir, state["epoch"],
-                 int(self.cfg.trainer.max_epochs))
+        log.info("resuming from %s (epoch %d of %d): the run is complete, nothing to train", self.files.last,
+                 state["epoch"], int(self.cfg.trainer.max_epochs))
         return self.results
 
     # ---------------------------------------------------------------- set-up (step 4)
