@@ -122,13 +122,17 @@ class Run:
         self.is_main = int(os.environ.get("RANK", "0")) == 0
 
     # ------------------------------------------------------------ refusals (steps 1, 3)
+    def validate(self) -> None:
+        """Step 1, once: every value and key of the config (src.engine.validate)."""
+        if self.config is None:
+            validate(self.cfg)
+            self.config = OmegaConf.to_container(self.cfg, resolve=True)
+            self.fingerprint = config_fingerprint(self.config)
+
     def check(self) -> dict[str, Any] | None:
         """Validate the config and read last.pt, if any; UserError when the run must not go on.
         Reads only. Returns last.pt's content."""
-        if self.config is None:
-            validate(self.cfg)
-        self.config = OmegaConf.to_container(self.cfg, resolve=True)
-        self.fingerprint = config_fingerprint(self.config)
+        self.validate()
         state = self.files.read_committed()
         if state is None:
             return None
@@ -149,10 +153,9 @@ class Run:
     # --------------------------------------------------------------------- the run
     def execute(self) -> dict[str, Any]:
         """Validate, lock, check, build, accept, train, record (see the module docstring)."""
-        self.t0 = time.perf_counter()
-        validate(self.cfg)
-        self.config = OmegaConf.to_container(self.cfg, resolve=True)
+        self.validate()
         with self.stop, self._lock():
+            self.t0 = time.perf_counter()  # this command's share of the wall time starts once it holds the run
             state = self.check()
             if state is not None and state["epoch"] >= int(self.cfg.trainer.max_epochs):
                 return self.finished(state)
