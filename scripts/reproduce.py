@@ -9,8 +9,9 @@ and scaled by configs/reproduce/scales.yaml. A run is identified by what it trai
 config, src/core/identity.py), not by the table that asks for it: every sweep's runs go to
 <output root>/sweeps/runs/<run name>_<identity>, so a cell another table already ran is read from
 that run, a second invocation launches nothing, interrupted runs resume from their checkpoint,
-failed or diverged runs are reported (delete the run directory to retry), and a deleted run is run
-again. launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml).
+failed or diverged runs are reported (delete the run directory to retry), a deleted run is run
+again, and a run another process is training (a second invocation) is waited for, not run twice.
+launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml).
 --dry-run lists the runs it would launch with their estimated cost and the other tables that read
 them, and launches nothing; ``all --dry-run`` counts and prices the runs of every table once.
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     for plan, outcome in zip(plans, outcomes):
         final = launch.statuses(plan)
         print(f"[reproduce] {plan.table}: launched {len(outcome['launched'])}, skipped {len(outcome['skipped'])} "
-              f"completed")
+              f"completed, waited for {len(outcome['held'])} trained by another process")
         bad = {n: s for n, s in final.items() if s != "completed"}
         for name, st in sorted(bad.items()):
             print(f"[reproduce] {st}: {name}" + (" (its FP run did not complete)" if name in outcome["blocked"] else ""))

@@ -21,12 +21,13 @@ from typing import Any
 
 # dotted keys (a key drops its whole subtree)
 IDENTITY_FREE_KEYS = (
-    "hydra", "cell", "run_id", "run_name", "experiment_name", "output_root", "resume", "logger", "cluster",
+    "hydra", "cell", "run_id", "run_name", "experiment_name", "output_root", "resume", "wait_for_lock", "logger",
+    "cluster",
     "trainer.progress", "trainer.log_every_n_steps", "trainer.stop_after_epoch", "trainer.device",
     "trainer.eval_soft", "dataset.num_workers", "dataset.eval_batch_size", "dataset.splits.root",
     "dataset.splits.download",
 )
-CHECKPOINT_KEYS = ("pipeline.checkpoint", "model.checkpoint")
+CHECKPOINT_KEYS = ("pipeline.checkpoint",)
 ID_LENGTH = 12
 _SWEEP_CHECKPOINT = re.compile(rf"_([0-9a-f]{{{ID_LENGTH}}})[/\\]checkpoints[/\\][^/\\]+$")
 

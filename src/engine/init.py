@@ -1,5 +1,11 @@
 """Initial weights for the `ft` pipeline: a full-precision checkpoint file or pretrained weights.
-The one way any model, CNN or transformer, starts from full-precision weights."""
+The one way any model, CNN or transformer, starts from full-precision weights.
+
+Every tensor of the model must come from the weights, except the classifier head (the model's last
+Conv2d/Linear, task.keep_fp's 'last'), which may differ (e.g. 1000 -> 10 classes);
+``pipeline.strict=true`` allows no difference, ``pipeline.partial=true`` any (e.g. a ResNet-32 from
+a ResNet-20's weights: what matches is loaded, the rest keeps its initialisation, all listed in
+results.json)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from hydra.utils import instantiate
 
 from src.core.checkpoint import load_checkpoint, load_matching, model_state_from
 from src.core.errors import UserError
+from src.quant.surgery import eligible_layers
 
 
 def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any] | None:
@@ -45,4 +52,14 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
             "pipeline=ft needs initial weights: set pipeline.checkpoint=/path/to/fp/best.pt (a proxbin "
             "checkpoint or a plain state_dict) or pipeline.pretrained=true"
         )
-    return {"source": source, **load_matching(model, state, bool(pipeline.get("strict", False)))}
+    return {"source": source, **load_matching(model, state, may_differ(model, pipeline))}
+
+
+def may_differ(model: nn.Module, pipeline: Any) -> list[str] | None:
+    """The module names whose weights may be absent from, or shaped otherwise in, the initial
+    weights: the classifier head by default, nothing under ``strict``, anything under ``partial``."""
+    if pipeline.get("partial", False):
+        return None
+    if pipeline.get("strict", False):
+        return []
+    return eligible_layers(model)[-1:]

@@ -9,21 +9,22 @@ With ``model.protocol.pretrain=true`` (and a binarizing quantizer) one command r
                                  optimizer and schedule, starting from stage 1's final weights
                                  (latent weights, extra LayerNorms, everything).
 
-Each stage is an ordinary run with its own checkpoints, so an interrupted command resumes the stage
-it was in; a completed stage 1 is not run again. The KD teacher of both stages is the
+Each stage is an ordinary run with its own checkpoints and lock, so an interrupted command resumes
+the stage it was in; a completed stage 1 is not run again. Stage 2's refusals (a different run in
+the directory, a damaged last.pt) are checked before stage 1 starts. The KD teacher of both stages is the
 full-precision model, not stage 1's result.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from src.core.errors import UserError
 from src.engine.runner import Run
+from src.engine.signals import StopSignals
 
 PRETRAIN_DIR = "pretrain"
 
@@ -39,27 +40,27 @@ def pretrain_config(cfg: DictConfig) -> DictConfig:
     if epochs < 1:
         raise UserError(f"model.protocol.pretrain_epochs={epochs}: the pre-train stage needs at least 1 epoch "
                         f"(or set model.protocol.pretrain=false)")
-    stage = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    # unresolved: what follows trainer.max_epochs (the cosine schedule's T_max) follows the stage's
+    stage = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     stage.trainer.max_epochs = epochs
     if protocol.get("pretrain_lr") is not None:
         stage.optimizer.lr = float(protocol.pretrain_lr)
     return stage
 
 
-def _completed(run_dir: Path) -> bool:
-    results = run_dir / "results.json"
-    return results.exists() and json.loads(results.read_text()).get("status") == "completed"
-
-
-def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """The run, preceded by its pre-train stage when the protocol asks for one."""
+def run_stages(cfg: DictConfig, run_dir: Path, on_accept: Callable[[], None] | None = None,
+               stop: StopSignals | None = None) -> dict[str, Any]:
+    """The run, preceded by its pre-train stage when the protocol asks for one. ``on_accept`` and
+    ``stop`` as for :class:`Run` (each stage calls ``on_accept`` as it is accepted)."""
     run_dir = Path(run_dir)
+    stop = stop or StopSignals()
     if not wants_pretrain(cfg):
-        return Run(cfg, run_dir).execute()
-    stage_dir = run_dir / PRETRAIN_DIR
-    stage_cfg = pretrain_config(cfg)
-    if not _completed(stage_dir):
-        pre = Run(stage_cfg, stage_dir).execute()
+        return Run(cfg, run_dir, on_accept=on_accept, stop=stop).execute()
+    final = Run(cfg, run_dir, stage_init=run_dir / PRETRAIN_DIR / "checkpoints" / "last.pt", on_accept=on_accept,
+                stop=stop)
+    final.check()  # what would refuse stage 2 refuses before stage 1 trains
+    with stop:  # no gap between the stages in which a signal would act as it does by default
+        pre = Run(pretrain_config(cfg), run_dir / PRETRAIN_DIR, on_accept=on_accept, stop=stop).execute()
         if pre["status"] != "completed":  # interrupted / diverged / failed: report it; re-running resumes
             return pre
-    return Run(cfg, run_dir, stage_init=stage_dir / "checkpoints" / "last.pt").execute()
+        return final.execute()

@@ -3,6 +3,10 @@
 flip_ratio: share of binary weights sign(w) that changed since the previous epoch's end (the
 binarization is settling when it tends to 0); latent_at_pm1: share of latent weights with
 |w| >= 1, where every hard forward quantizer already outputs ±1.
+
+The first reference signs are taken when the monitor is built: build it from the weights training
+continues from (a resumed run: after its checkpoint is loaded), or the first epoch's flip ratio
+compares against other weights.
 """
 
 from __future__ import annotations

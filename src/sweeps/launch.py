@@ -16,7 +16,10 @@ FT jobs whose FP run completed. What a run directory holds decides whether a job
 completed -> skipped; failed or diverged -> reported, not relaunched (delete the run directory
 to retry); interrupted or a checkpoint without results -> launched (the engine resumes from
 ``checkpoints/last.pt``); nothing -> launched. The table's cells and the runs that fill them are
-written to ``<output root>/sweeps/<paper>/<table>/<scale>.cells.json``.
+written to ``<output root>/sweeps/<paper>/<table>/<scale>.cells.json``. A run directory that another
+process holds (its lock, src.core.lock; e.g. a second reproduce.py of a table sharing it) is not
+launched but waited for, as are the launched jobs, before the next stage and the final statuses are
+read: two concurrent invocations train each run once.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from src.core.config_tree import ROOT
 from src.core.io import atomic_write_text
+from src.core.lock import holder_of
 from src.sweeps.jobs import Job, job_config
 from src.sweeps.spec import Plan
 
@@ -83,20 +88,31 @@ def multirun_command(plan: Plan, jobs: list[Job], output_root: Path | str, launc
     config_dir = write_job_configs(plan, jobs)
     return [sys.executable, str(TRAIN), "-m", "--config-dir", str(config_dir),
             "experiment=" + ",".join(j.run_name for j in jobs), "hydra/sweeper=cells", f"hydra/launcher={launcher}",
-            f"hydra.sweep.dir={plan.runs_root}", f"output_root={Path(output_root).resolve()}", *extra]
+            f"hydra.sweep.dir={plan.runs_root}", f"output_root={Path(output_root).resolve()}",
+            "wait_for_lock=false", *extra]  # a run another process took meanwhile is refused, then waited for
+
+
+def wait_for_holders(directories: list[Path], log=print, poll_s: float = 2.0) -> None:
+    """Return once no other process holds any of ``directories``."""
+    held = [d for d in directories if holder_of(d) is not None]
+    if held:
+        log(f"[reproduce] waiting for {len(held)} run(s) that other processes are training ({held[0].name}, ...)")
+    while held:
+        time.sleep(poll_s)
+        held = [d for d in held if holder_of(d) is not None]
 
 
 def launch(plan: Plan, output_root: Path | str, launcher: str = "local", extra: list[str] | None = None,
            log=print) -> dict[str, list[str]]:
     """Run what is missing, stage by stage. Returns the run names per outcome: launched,
     skipped (completed before, by this table or another), reported (failed/diverged before),
-    blocked (FP run not completed)."""
+    blocked (FP run not completed), held (by another process, waited for)."""
     extra = list(extra or [])
     before = statuses(plan)
     write_manifest(plan)
-    out: dict[str, list[str]] = {"launched": [], "skipped": [], "reported": [], "blocked": []}
+    out: dict[str, list[str]] = {"launched": [], "skipped": [], "reported": [], "blocked": [], "held": []}
     for stage in (0, 1):
-        todo = []
+        todo, held = [], []
         for job in (j for j in plan.jobs if j.stage == stage):
             st = status(plan.run_dir(job))
             if st == "completed":
@@ -105,18 +121,21 @@ def launch(plan: Plan, output_root: Path | str, launcher: str = "local", extra: 
                 out["reported"].append(job.run_name)
             elif job.parent and status(plan.run_dir(plan.job(job.parent))) != "completed":
                 out["blocked"].append(job.run_name)
+            elif holder_of(plan.run_dir(job)) is not None:
+                held.append(job)
             else:
                 todo.append(job)
-        if not todo:
-            continue
-        log(f"[reproduce] {plan.table} scale={plan.scale}: stage {stage}: launching {len(todo)} run(s) "
-            f"with hydra/launcher={launcher}")
-        command = multirun_command(plan, todo, output_root, launcher, extra)
-        # the repository root on the path: Hydra finds the `cells` sweeper in hydra_plugins/ there
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        result = subprocess.run(command, cwd=ROOT, env={**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONPATH": path})
-        if result.returncode != 0:
-            log(f"[reproduce] the multirun exited with code {result.returncode}")
-        out["launched"] += [j.run_name for j in todo]
+        if todo:
+            log(f"[reproduce] {plan.table} scale={plan.scale}: stage {stage}: launching {len(todo)} run(s) "
+                f"with hydra/launcher={launcher}")
+            command = multirun_command(plan, todo, output_root, launcher, extra)
+            # the repository root on the path: Hydra finds the `cells` sweeper in hydra_plugins/ there
+            path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+            result = subprocess.run(command, cwd=ROOT, env={**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONPATH": path})
+            if result.returncode != 0:
+                log(f"[reproduce] the multirun exited with code {result.returncode}")
+            out["launched"] += [j.run_name for j in todo]
+        out["held"] += [j.run_name for j in held]
+        wait_for_holders([plan.run_dir(j) for j in (*todo, *held)], log)
     out["skipped"] = [n for n in out["skipped"] if before.get(n) == "completed"]
     return out

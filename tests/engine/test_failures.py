@@ -61,11 +61,17 @@ def test_divergence_is_recorded_with_its_step(output_root):
     assert "at step" in results["message"]
 
 
-def test_other_exceptions_are_recorded_as_failed(output_root):
-    done = run_cli(["run_name=broken", "optimizer.lr=-1", *TINY], output_root)
+def test_other_exceptions_are_recorded_as_failed_and_the_run_resumes(output_root):
+    """A disk error while writing the second epoch's summary.csv (injected): recorded as failed, with
+    the one epoch last.pt holds; the same command again resumes and completes."""
+    args = ["run_name=broken", "trainer.max_epochs=2", "trainer.max_steps_per_epoch=1", "trainer.progress=false"]
+    done = run_cli(args, output_root, PROXBIN_FAIL_AT="summary.csv:tmp#2")
     assert done.returncode == 1
     results = read_results(output_root / "runs" / "broken")
-    assert results["status"] == "failed" and "Invalid learning rate: -1" in results["message"]
+    assert results["status"] == "failed" and "injected I/O error at summary.csv:tmp" in results["message"]
+    assert results["epochs_completed"] == 2 and results["checkpoint_sha256"]  # last.pt was committed first
+    again = run_cli(args, output_root)
+    assert again.returncode == 0 and read_results(output_root / "runs" / "broken")["status"] == "completed"
 
 
 def test_ft_without_weights_is_a_user_error(output_root):

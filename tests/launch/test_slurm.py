@@ -79,6 +79,8 @@ def requeue_after_first_epoch(job, run_dir: Path, output_root: Path, how: list[s
     job_id = job() if callable(job) else job
     subprocess.run([a.replace("{job}", job_id) for a in how], check=True, timeout=30)
     wait_for(lambda: job_state(job_id) == "PENDING", "the requeued job to be pending", 60, job_id, output_root)
+    # the stopped job recorded itself as interrupted, and so it stays until it resumes
+    assert read_results(run_dir)["status"] == "interrupted"
     wait_for(lambda: job_state(job_id) not in ("PENDING", "REQUEUED", "REQUEUE_HOLD"),
              "the requeued job to start again", 120, job_id, output_root)
     return job_id
