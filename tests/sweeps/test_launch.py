@@ -29,7 +29,7 @@ def test_two_concurrent_invocations_train_each_run_once(tmp_path):
     assert [first.returncode, second.returncode] == [0, 0], [o[-3000:] for o in outputs]
     plan = spec.plan(TABLE, "smoke", tmp_path / "out")
     for job in plan.jobs:
-        directory = launch.run_dir(plan, job, tmp_path / "out")
+        directory = plan.run_dir(job)
         assert json.loads((directory / "results.json").read_text())["status"] == "completed"
         log = (directory / "train.log").read_text()
         assert log.count(f"epoch {job.epochs}/{job.epochs}  loss") == 1, f"{job.run_name} trained twice:\n{log}"

@@ -184,22 +184,36 @@ def test_extra_overrides_are_part_of_a_runs_identity():
     assert ids[0] == ids[1] and not set(ids[0]) & set(ids[2])     # a new lr: new parent, new children
 
 
-def _composed(table: str, run_name: str) -> dict:
-    job = spec.plan(table, "paper").job(run_name)
+def _job(table: str, **labels):
+    """The paper-scale job of ``table`` that fills a cell with ``labels`` (dataset, model, pipeline,
+    task, method, variant, seed)."""
+    jobs = [j for j in spec.plan(table, "paper").jobs
+            if any(all(str(c.get(k)) == str(v) for k, v in labels.items()) for c in j.cells)]
+    assert len(jobs) == 1, (table, labels, [j.run_name for j in jobs])
+    return jobs[0]
+
+
+def _composed(job) -> dict:
     return OmegaConf.to_container(compose_train([f"{g}={o}" for g, o in job.groups.items()] + job.values), resolve=True)
 
 
+@pytest.mark.slow
 def test_transformer_tables_apply_the_four_protocols_and_deit_recipe():
-    """PC++ §4.3 "we apply four protocols": Table 5's all-on variant trains exactly Table 3's ViT-B CIFAR-10
-    cell; (3) pre-train is for fine-tuning only; every run trains with DeiT's recipe (configs/*/deit.yaml)."""
-    cell = "cifar10_vit_b16_ft_bw_bnnpp{}_seed0_paper"
-    table3 = _composed("pcpp/table3", cell.format(""))
-    assert table3 == _composed("pcpp/table5", cell.format("_scaling1-normalization1-pretrain1-kd1"))
+    """PC++ §4.3 "we apply four protocols": Table 5's all-on variant is the very run of Table 3's ViT-B
+    CIFAR-10 cell (same identity, same composed config); (3) pre-train is for fine-tuning only; every
+    run trains with DeiT's recipe (configs/*/deit.yaml)."""
+    cell = dict(dataset="cifar10", model="vit_b16", pipeline="ft", task="bw", method="bnnpp", seed=0)
+    job3 = _job("pcpp/table3", **cell)
+    job5 = _job("pcpp/table5", **cell, variant="scaling=1,normalization=1,pretrain=1,kd=1")
+    table3 = _composed(job3)
+    assert job5.run_id == job3.run_id and table3 == _composed(job5)
     assert {k: table3["model"]["protocol"][k] for k in ("scaling", "normalization", "pretrain", "kd")} == \
         dict.fromkeys(("scaling", "normalization", "pretrain", "kd"), True)
-    e2e = _composed("pcpp/table3", "imagenet_deit_t_e2e_bw_bnnpp_seed0_paper")
+    e2e = _composed(_job("pcpp/table3", dataset="imagenet", model="deit_t", pipeline="e2e", task="bw",
+                         method="bnnpp", seed=0))
     assert not e2e["model"]["protocol"]["pretrain"] and e2e["model"]["net"]["drop_path_rate"] == 0.1
-    imagenet_vit = _composed("pcpp/table3", "imagenet_vit_b16_ft_bw_pc_seed0_paper")
+    imagenet_vit = _composed(_job("pcpp/table3", dataset="imagenet", model="vit_b16", pipeline="ft", task="bw",
+                                  method="pc", seed=0))
     assert imagenet_vit["model"]["net"]["arch"] == "vit_base_patch16_224.augreg_in21k"    # footnote 5
     for config in (table3, e2e):
         assert config["trainer"]["mixup"]["_target_"] == "timm.data.Mixup"
