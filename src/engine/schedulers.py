@@ -34,3 +34,13 @@ class EpochScheduler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epochs_done = int(state["epochs_done"])
         self.scheduler.load_state_dict(state["scheduler"])
+
+
+def exponential_decay(optimizer: torch.optim.Optimizer, lr_ratio: float, epochs: int) -> torch.optim.lr_scheduler.ExponentialLR:
+    """BinaryConnect's decay (Courbariaux et al. 2015, code cifar10.py): after every epoch
+    lr ← lr·γ with γ = lr_ratio^(1/epochs), so over ``epochs`` the learning rate falls by ``lr_ratio``
+    (BinaryConnect: lr_end/lr_start = 2e-6/3e-3). torch's ExponentialLR, stepped once per epoch."""
+    if not 0 < lr_ratio <= 1 or epochs < 1:
+        raise ValueError(f"exponential_decay needs 0 < lr_ratio <= 1 and epochs >= 1, got lr_ratio={lr_ratio}, "
+                         f"epochs={epochs}")
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_ratio ** (1.0 / epochs))

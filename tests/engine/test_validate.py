@@ -215,7 +215,7 @@ def test_the_jobs_of_every_reproduce_sweep_pass(tmp_path, scale):
             plan = spec.plan(table, scale, tmp_path)
         except PlanError:
             continue  # a table this branch cannot plan is test_reproduce's business
-        job_dir = launch.write_job_configs(plan, plan.jobs, tmp_path)
+        job_dir = launch.write_job_configs(plan, plan.jobs)
         with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
             for job in plan.jobs[::max(1, len(plan.jobs) // 2)]:
                 validate(compose(config_name="train", overrides=[f"hydra.searchpath=[file://{job_dir}]",
