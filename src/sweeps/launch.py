@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -61,12 +62,25 @@ def jobs_dir(plan: Plan) -> Path:
     return plan.runs_root.parent / ".jobs"
 
 
+# OmegaConf reads a plain scalar such as 1234e5678901 (a run identity is 12 hex digits) as a float;
+# PyYAML would write it unquoted. Strings that look like numbers are therefore written quoted.
+_NUMBER_LIKE = re.compile(r"^[-+]?(\.?[0-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*)([eE][-+]?[0-9]+)?$|^[-+]?\.?(inf|nan)$", re.I)
+
+
+class _JobDumper(yaml.SafeDumper):
+    pass
+
+
+_JobDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="'" if _NUMBER_LIKE.match(text) else None))
+
+
 def write_job_configs(plan: Plan, jobs: list[Job]) -> Path:
     folder = jobs_dir(plan) / "experiment"
     folder.mkdir(parents=True, exist_ok=True)
     for job in jobs:
         text = (f"# @package _global_\n# a paper-sweep run (scale={job.labels['scale']}), written by "
-                f"scripts/reproduce.py\n" + yaml.safe_dump(job_config(job), sort_keys=False))
+                f"scripts/reproduce.py\n" + yaml.dump(job_config(job), Dumper=_JobDumper, sort_keys=False))
         atomic_write_text(folder / f"{job.run_name}.yaml", text)
     return jobs_dir(plan)
 
