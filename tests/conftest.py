@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TRAIN = ROOT / "src" / "train.py"
 
+# A tiny ViT run (vit_tiny on digits, 2 steps) for the transformer protocol tests.
+VIT_FAST = ["model=vit_tiny", "trainer.progress=false", "trainer.eval_soft=false", "dataset.batch_size=16",
+            "dataset.splits.test_fraction=0.05", "trainer.max_steps_per_epoch=2"]
+
 # A run small enough for a 2-core CPU: 8 digits per class in train, 3 steps, tiny eval.
 TINY = ["trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false"]
 
@@ -48,3 +52,16 @@ def output_root(tmp_path: Path) -> Path:
     root = tmp_path / "outputs"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="module")
+def fp_checkpoint(tmp_path_factory):
+    """A full-precision tiny ViT's weights (a plain state_dict, as a user would bring)."""
+    import torch
+    from hydra.utils import instantiate
+
+    torch.manual_seed(0)
+    model = instantiate(compose_train(VIT_FAST).model.net)
+    path = tmp_path_factory.mktemp("fp") / "fp.pth"
+    torch.save(model.state_dict(), path)
+    return path

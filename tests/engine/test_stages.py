@@ -9,23 +9,12 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from conftest import VIT_FAST as FAST
 from conftest import compose_train
 from src.engine.stages import run_stages
 
 pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
-FAST = ["model=vit_tiny", "trainer.progress=false", "trainer.eval_soft=false", "dataset.batch_size=16",
-        "dataset.splits.test_fraction=0.05", "trainer.max_steps_per_epoch=2"]
-
-
-@pytest.fixture(scope="module")
-def fp_checkpoint(tmp_path_factory):
-    """A full-precision tiny ViT's weights (a plain state_dict, as a user would bring)."""
-    torch.manual_seed(0)
-    model = instantiate(compose_train(FAST).model.net)
-    path = tmp_path_factory.mktemp("fp") / "fp.pth"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def test_pretrain_stage_precedes_finetuning_hands_over_its_weights_and_resumes(tmp_path, fp_checkpoint):

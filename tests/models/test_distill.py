@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from conftest import VIT_FAST as FAST
 from conftest import compose_train
 from src.models.distill import Distiller, frozen_copy, token_similarities
 
-FAST = ["model=vit_tiny", "trainer.progress=false", "trainer.eval_soft=false", "dataset.batch_size=16",
-        "dataset.splits.test_fraction=0.05", "trainer.max_steps_per_epoch=2"]
 
 
 def test_kd_terms_vanish_for_an_identical_student_and_reach_the_student_only():
