@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from conftest import VIT_FAST as FAST
 from conftest import compose_train
