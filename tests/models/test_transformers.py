@@ -171,7 +171,8 @@ def test_pretrained_weights_that_resolve_to_random_initialisation_are_refused_be
 def test_cli_asking_for_random_pretrained_weights_exits_2(output_root):
     """NesT-T as timm's nest_tiny (App. E before the fix) through the real CLI: exit 2, one message, no run."""
     done = run_cli(["model=nest_t", "model.net.arch=nest_tiny.untrained", "pipeline=ft", "pipeline.pretrained=true",
-                    "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=8", "model.input_size=32",
+                    "dataset=fake", "dataset.splits.train_size=8", "dataset.splits.test_size=8", "dataset.batch_size=8",
+                    "model.input_size=32",
                     "+model.net.patch_size=4", *TINY], output_root, HF_HUB_OFFLINE="1")
     assert done.returncode == 2, done.stderr[-2000:]
     assert "proxbin: error: pipeline.pretrained=true asks for timm's weights 'nest_tiny.untrained', but timm has " \
