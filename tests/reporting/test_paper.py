@@ -80,7 +80,7 @@ SPOT = [
     ("conq/table1", "cifar10", "resnet20", "ft", "bw", "conq", "acc", 91.41),
     ("conq/table1", "cifar10", "resnet56", "ft", "bw", "fp", "acc", 93.46),
     ("conq/table1", "cifar10", "resnet32", "ft", "bw", "proxgen", "acc", 91.78),
-    ("conq/table1", "cifar10", "resnet44", "ft", "bw", "pq", "acc", 92.05),
+    ("conq/table1", "cifar10", "resnet44", "ft", "bw", "proxquant", "acc", 92.05),
     ("conq/table2", "cifar10", "resnet20", "ft", "bw", "dsq", "acc", 90.2),
     ("conq/table2", "cifar10", "vgg_small", "ft", "bw", "md_tanh_s", "acc", 91.4),
     ("conq/table2", "cifar10", "vgg_small", "ft", "bw", "conq", "acc", 92.2),

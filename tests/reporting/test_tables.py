@@ -43,7 +43,7 @@ def test_scales_are_never_pooled():
 
 def test_layout_published_diff_missing_and_literature():
     plan = spec.plan("conq/table2", "smoke")
-    runs = [record("conq", 0, 91.0, best=92.0), record("fp", 0, 93.0, best=93.5), record("pq", 0, None, status="failed")]
+    runs = [record("conq", 0, 91.0, best=92.0), record("fp", 0, 93.0, best=93.5), record("proxquant", 0, None, status="failed")]
     runs[1].cell.update(pipeline="e2e")           # FT rows' FP cell is the E2E FP network they start from
     table = tables.build(plan, runs)
     assert [r[1] for r in table.rows] == ["resnet20", "vgg_small", "resnet18"]   # the paper's row order
@@ -51,7 +51,7 @@ def test_layout_published_diff_missing_and_literature():
     conq = table.entries[("cifar10", "resnet20", "ft", "bw", "", "conq")]
     assert conq.ours.mean == 92.0 and conq.published == 91.4 and conq.diff == pytest.approx(0.6)   # best_test_acc
     assert table.entries[("cifar10", "resnet20", "ft", "bw", "", "fp")].ours.mean == 93.5
-    assert table.expected == 4 + 3 + 3 and table.missing == 10 - 2  # ours: fp, (proxgen,) pq, conq per row
+    assert table.expected == 4 + 3 + 3 and table.missing == 10 - 2  # ours: fp, (proxgen,) proxquant, conq per row
     markdown = tables.to_markdown(table)
     assert "Missing cells: 8 of 10." in markdown
     assert "| cifar10 | resnet20 | FT | BW | 93.50 (n=1) / 91.94 (+1.56) | lit. 90.00 |" in markdown

@@ -43,7 +43,7 @@ def test_parents_come_first_and_count_their_children(tmp_path):
             assert job.values[-2:] == [f"pipeline.checkpoint={checkpoint}", f"trainer.max_epochs={job.epochs}"]
     counts = {n: sum(1 for j in built if j.parent == n) for n in names}
     assert all(by_name[n].children == c for n, c in counts.items())
-    assert counts["cifar10_resnet20_e2e_bw_fp_seed0_paper"] == 1 + 10 + 4     # proxgen, conq x10, pq x4
+    assert counts["cifar10_resnet20_e2e_bw_fp_seed0_paper"] == 1 + 10 + 4     # proxgen, conq x10, proxquant x4
 
 
 def test_later_overrides_win_and_the_scale_stands_in_models(tmp_path):

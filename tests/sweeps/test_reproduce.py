@@ -104,7 +104,7 @@ def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(sweeps, capsys):
 
     gone = "cifar10_resnet32_ft_bw_conq_seed0_smoke"
     (sweep / gone / "results.json").unlink()                     # a lost result: that cell runs again
-    failed = sweep / "cifar10_resnet20_ft_bw_pq_seed0_smoke" / "results.json"
+    failed = sweep / "cifar10_resnet20_ft_bw_proxquant_seed0_smoke" / "results.json"
     original = failed.read_text()
     failed.write_text(json.dumps(json.loads(original) | {"status": "failed", "message": "boom"}))
     before = _mtimes(sweep)
@@ -112,13 +112,13 @@ def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(sweeps, capsys):
         assert smoke("conq/table1", root) == 1                 # the failed run is reported, not relaunched
         out = capsys.readouterr().out
         assert "[reproduce] launched 1, skipped 14 completed" in out
-        assert "[reproduce] failed: cifar10_resnet20_ft_bw_pq_seed0_smoke" in out
+        assert "[reproduce] failed: cifar10_resnet20_ft_bw_proxquant_seed0_smoke" in out
         after = _mtimes(sweep)
         assert {k for k in after if after[k] != before.get(k)} == {gone}
         assert json.loads((sweep / gone / "results.json").read_text())["status"] == "completed"
         assert "resuming from" in (sweep / gone / "train.log").read_text()   # from its checkpoint, not retrained
         rows = {(r["model"], r["method"]): r for r in read_csv(root / "tables" / "conq" / "table1.smoke.csv")}
-        assert rows[("resnet20", "pq")]["failed"] == "failed" and rows[("resnet20", "pq")]["n"] == "0"
+        assert rows[("resnet20", "proxquant")]["failed"] == "failed" and rows[("resnet20", "proxquant")]["n"] == "0"
         assert "Missing cells: 1 of 16." in (root / "tables" / "conq" / "table1.smoke.md").read_text()
     finally:
         failed.write_text(original)

@@ -69,7 +69,7 @@ def test_pcpp_table2_seeds_budget_and_ft_parents(tmp_path):
 def test_conq_seeds_and_metric():
     plan = spec.plan("conq/table1", "paper")
     seeds = Counter((j.cell["model"], j.cell["method"]) for j in plan.jobs)
-    assert seeds[("resnet56", "conq")] == 10 and seeds[("resnet56", "pq")] == 4
+    assert seeds[("resnet56", "conq")] == 10 and seeds[("resnet56", "proxquant")] == 4
     assert seeds[("resnet56", "proxgen")] == 1 and seeds[("resnet56", "fp")] == 1
     assert plan.metric == "best_test_acc"
     assert {j.epochs for j in plan.jobs if j.cell["pipeline"] == "ft"} == {300}     # 200 prox + 100 frozen
