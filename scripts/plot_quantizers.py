@@ -55,7 +55,7 @@ def plot(out: Path) -> Path:
             ax.tick_params(labelsize=7)
         ax_b.legend(fontsize=6, loc="upper right")
     fig.suptitle("Forward (F) and backward (B) quantizers at schedule points p = t/T", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the suptitle
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
