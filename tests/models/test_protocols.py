@@ -35,7 +35,7 @@ def build(tmp_path, *overrides: str) -> Run:
     return run
 
 
-@pytest.mark.parametrize("quantizer", ["bnnpp", "bireal"])
+@pytest.mark.parametrize("quantizer", ["bnnpp", pytest.param("bireal", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("scaling", [True, False])
 def test_scaling_multiplies_binary_weights_by_mean_abs_latent(tmp_path, scaling, quantizer):
     """Protocol (1) replaces the method's own weight statistics (Bi-Real: per-channel scale, s not in the
