@@ -1,6 +1,7 @@
 """Draw the forward quantizer F and the backward quantizer B of every method (configs/quantizer/, the
-weight pair of each config) at the schedule points p = 0, 0.5, 1 (PC++ Fig. 5 style), each titled with
-the Corollary 1 verdict of src.quant.theory. Writes results/figures/quantizers.png.
+weight pair of each config, as a function of its argument u = N(w), interpolations resolved for task=bw)
+at the schedule points p = 0, 0.5, 1 (PC++ Fig. 5 style), each titled with the Corollary 1 verdict of
+src.quant.theory. Writes results/figures/quantizers.png.
 
     .venv/bin/python scripts/plot_quantizers.py [--out PATH]
 """
@@ -45,8 +46,8 @@ def plot(out: Path) -> Path:
             ax_f.plot(w, q.forward_map(w), label=f"p={p:g}", lw=1.2)
             ax_b.plot(w, q.backward_map(w), label=f"p={p:g}", lw=1.2)
         tag = "in PC++" if verdict.in_pc_plus_plus else "not in PC++"
-        ax_f.set_title(f"{name}: F ({tag})", fontsize=9)
-        ax_b.set_title(f"{name}: B", fontsize=9)
+        ax_f.set_title(f"{name} weights: F(u) ({tag})", fontsize=9)
+        ax_b.set_title(f"{name} weights: B(u)", fontsize=9)
         for ax in (ax_f, ax_b):
             ax.set_visible(True)
             ax.axhline(0, color="0.8", lw=0.5)
@@ -54,7 +55,7 @@ def plot(out: Path) -> Path:
             ax.tick_params(labelsize=7)
         ax_b.legend(fontsize=6, loc="upper right")
     fig.suptitle("Forward (F) and backward (B) quantizers at schedule points p = t/T", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the suptitle
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

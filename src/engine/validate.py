@@ -34,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.core import config_tree
 from src.core.errors import UserError
 from src.models.activations import ACTIVATIONS
+from src.quant import ACTIVATION_NORMALIZATIONS, SCALES, WEIGHT_NORMALIZATIONS
 from src.models.transformers import COMPONENTS
 
 
@@ -82,6 +83,13 @@ def list_of(rule: Rule) -> Rule:
     return Rule(lambda v: isinstance(v, list) and all(rule.ok(x) for x in v), f"a list of {rule.valid.removeprefix('a ')}")
 
 
+def per_task(rule: Rule) -> Rule:
+    """A table of values by task name (a method's constants that differ per task, e.g. EDE's T_min)."""
+    tasks = config_tree.tasks()
+    return Rule(lambda v: isinstance(v, dict) and set(v) <= set(tasks) and all(rule.ok(x) for x in v.values()),
+                f"a mapping from task names ({', '.join(tasks)}) to {rule.valid.removeprefix('a ')}")
+
+
 BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
 TEXT = Rule(lambda v: isinstance(v, str) and v != "", "a non-empty string")
 ANY = Rule(lambda v: True, "anything")
@@ -115,7 +123,10 @@ NODES: dict[str, dict[str, Rule]] = {
                        "pretrain_lr": optional(number(0, lo_open=True), "optimizer.lr"), "kd": BOOL,
                        "kd_temperature": number(0, lo_open=True), "kd_weights": NODE},
     "model.protocol.kd_weights": {k: number(0) for k in ("ce", "logits", "dmd", "hidden")},
-    "quantizer": {"name": TEXT, "scale": one_of("none", "layer", "channel"), "weight": optional(TARGET, "full precision"),
+    "quantizer": {"name": TEXT, "scale": one_of(*SCALES), "scale_in_backward": BOOL,
+                  "normalize": one_of(*WEIGHT_NORMALIZATIONS),
+                  "activation_normalize": one_of(*ACTIVATION_NORMALIZATIONS),
+                  "t_min_by_task": per_task(number(0, lo_open=True)), "weight": optional(TARGET, "full precision"),
                   "activation": optional(TARGET, "no activation pair"), "update_rule": optional(TARGET)},
     "task": {"name": TEXT, "binarize_activations": BOOL, "accum": optional(TARGET, "no accumulator"),
              "keep_fp": list_of(TEXT), "activation": one_of(*ACTIVATIONS),

@@ -1,8 +1,10 @@
 """The binarization protocols of PC++ §4.3 for vision transformers, read from ``model.protocol``.
 
-  model.protocol.scaling        (1) binary weights × s = mean|w| of the layer's latent weights
-                                    (true: the quantizer's ``scale``, ``layer`` if it says none;
-                                    false: ``none``, plain ±1)
+  model.protocol.scaling        (1) "the mean s_n of full precision weights … as a scaling factor (can be
+                                    thus absorbed into F)": Ŵ = s·F(w/s), s = mean|w| of the layer's latent
+                                    weights (true: quantizer.scale=layer, normalize=layer_mean_abs,
+                                    scale_in_backward=true, replacing the method's own; false: scale=none,
+                                    normalize=none, plain ±1 on the raw w)
   model.protocol.normalization  (2) one more LayerNorm at the end of each binarized attention block
   model.protocol.pretrain       (3) a binarization-aware stage before fine-tuning (src.engine.stages)
   model.protocol.kd             (4) distillation from the full-precision model (src.models.distill)
@@ -23,6 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from src.core.errors import UserError
 from src.models.distill import frozen_copy
 from src.models.transformers import add_attention_norms, block_linears
+
+
+# PC++ §4.3 protocol (1), on and off, for every binarizing quantizer (the originals' own weight
+# statistics, e.g. Bi-Real's per-channel scale or IR-Net's standardisation, are replaced)
+PROTOCOL_SCALING = {
+    True: {"scale": "layer", "normalize": "layer_mean_abs", "scale_in_backward": True},
+    False: {"scale": "none", "normalize": "none", "scale_in_backward": True},
+}
 
 
 @dataclass
@@ -51,8 +61,7 @@ def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> Prot
     only = block_linears(model, blocks, components)
     quantizer = OmegaConf.create(OmegaConf.to_container(cfg.quantizer, resolve=True))
     if quantizer.get("weight") is not None:
-        current = quantizer.get("scale", "none")
-        quantizer.scale = (current if current != "none" else "layer") if protocol.scaling else "none"
+        quantizer.merge_with(PROTOCOL_SCALING[bool(protocol.scaling)])
     teacher = None
     if protocol.kd and binarizing:  # a full-precision run has nothing to distil into: it trains as it is
         if not has_fp_weights(cfg):

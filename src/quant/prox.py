@@ -55,7 +55,9 @@ def linear_quantizer(w: torch.Tensor, rho: float, varrho: float = 0.0) -> torch.
     q1⁺ = min(0, −1 + ρ), q2⁻ = max(0, 1 − ρ), p2⁻ = max(−1, −ϱ), p2⁺ = min(1, ϱ); the map is −1 on
     [−1, q1⁺], +1 on [q2⁻, 1], the straight line (q1⁺, −1)→(0, p2⁻) and (0, p2⁺)→(q2⁻, 1) between,
     jumping at 0 (value p2⁺ at 0 itself). ρ = ϱ = 0 gives the identity, ρ ≥ 1 or ϱ ≥ 1 gives sign on
-    [−1, 1]. Outside [−1, 1] it is the identity (our choice: continuous at ±1 and monotone)."""
+    [−1, 1]. Outside [−1, 1] (our choice, NOTES.md): sign(w)·max(|w| − ρ, 1) — continuous at ±1,
+    monotone, the identity at ρ = 0, and ±1 once ρ ≥ |w| − 1, so a growing ρ binarizes every weight
+    (PC++ App. A: "ρ is linearly increased over time to fulfill binary weights in the end")."""
     if rho < 0 or varrho < 0:
         raise ValueError(f"linear_quantizer needs rho, varrho >= 0, got rho={rho}, varrho={varrho}")
     q1p, q2m = min(0.0, -1.0 + rho), max(0.0, 1.0 - rho)
@@ -64,4 +66,5 @@ def linear_quantizer(w: torch.Tensor, rho: float, varrho: float = 0.0) -> torch.
     right = p2p + w * ((1 - p2p) / q2m) if q2m > 0 else torch.full_like(w, p2p)
     out = torch.where(w < 0, torch.where(w <= q1p, -torch.ones_like(w), left),
                       torch.where(w >= q2m, torch.ones_like(w), right))
-    return torch.where(w.abs() > 1, w, out)
+    outside = sign(w) * (w.abs() - rho).clamp_min(1)
+    return torch.where(w.abs() > 1, outside, out)

@@ -163,25 +163,48 @@ class BNN(SignForward):
         return (w.abs() <= 1).to(w.dtype)
 
 
+MU_IN = ("transform", "prox")
+
+
+def _check_mu_in(mu_in: str) -> str:
+    if mu_in not in MU_IN:
+        raise ValueError(
+            f"mu_in={mu_in!r} is not a valid choice; mu_in says where μ sits in F = T∘P (PC++ eq. 5-6): "
+            f"'transform' (T = SS_μ, P = id: B = ∇SS_μ, peak μ, the printed Example 2 formula) or 'prox' "
+            f"(T = SS_1, P(x) = μx: B = T'∘P = ∇SS_μ/μ, peak 1). Valid choices: {', '.join(MU_IN)}.")
+    return mu_in
+
+
+def _sign_swish_backward(w: torch.Tensor, mu: float, mu_in: str) -> torch.Tensor:
+    grad = sign_swish_grad(w, mu)
+    return grad if mu_in == "transform" else grad.div_(mu)
+
+
 @register_pair("bnnp")
 class BNNPlus(SignForward):
-    """BNN+ (Darabi et al.): F = sign, B = ∇SS with fixed μ (PC++ Example 2; not in PC++)."""
+    """BNN+ (Darabi et al.): F = sign, B = ∇SS with fixed μ (PC++ Example 2; not in PC++).
+    ``mu_in='prox'``: B = ∇SS_μ/μ (see BNNPlusPlus)."""
 
-    def __init__(self, mu: float = 5.0):
+    def __init__(self, mu: float = 5.0, mu_in: str = "transform"):
         super().__init__()
         self.mu = mu
+        self.mu_in = _check_mu_in(mu_in)
 
     def backward_map(self, w):
-        return sign_swish_grad(w, self.mu)
+        return _sign_swish_backward(w, self.mu, self.mu_in)
 
 
 @register_pair("bnnpp")
 class BNNPlusPlus(ForwardBackwardQuantizer):
-    """BNN++ (PC++ Example 3): F = SS, B = ∇SS = F', μ linear from mu_start to mu_end."""
+    """BNN++ (PC++ Example 3): F = SS_μ, μ linear from mu_start to mu_end, and
+    - ``mu_in='transform'`` (default, the printed formula): B = ∇SS_μ = F', i.e. T = SS_μ, P = id;
+    - ``mu_in='prox'``: SS_μ(x) = SS_1(μx), so F = T∘P with T = SS_1, P(x) = μx, and PC++ eq. (5)-(6)
+      give B = T'∘P = ∇SS_μ/μ (peak 1 at 0, like BNN's 1_[−1,1]). P is monotone: in PC++ (Corollary 1)."""
 
-    def __init__(self, mu_start: float = 5.0, mu_end: float = 30.0):
+    def __init__(self, mu_start: float = 5.0, mu_end: float = 30.0, mu_in: str = "transform"):
         super().__init__()
         self.mu_start, self.mu_end = mu_start, mu_end
+        self.mu_in = _check_mu_in(mu_in)
 
     @property
     def mu(self) -> float:
@@ -191,17 +214,21 @@ class BNNPlusPlus(ForwardBackwardQuantizer):
         return sign_swish(w, self.mu)
 
     def backward_map(self, w):
-        return sign_swish_grad(w, self.mu)
+        return _sign_swish_backward(w, self.mu, self.mu_in)
 
     def maps(self, w):
-        return sign_swish_maps(w, self.mu)
+        mu = self.mu
+        f, b = sign_swish_maps(w, mu)
+        return f, (b if self.mu_in == "transform" else b.div_(mu))
 
 
 # --- App. F ----------------------------------------------------------------------------------
 
 @register_pair("bireal")
 class BiReal(SignForward):
-    """Bi-Real Net: F = sign, B = ApproxSign' = max(2 − 2|w|, 0) (not in PC++)."""
+    """Bi-Real Net's activation pair: F = sign, B = ApproxSign' = max(2 − 2|x|, 0) (Bi-Real-net
+    birealnet.py; not in PC++). As a weight pair it is PC++ App. F's reading (config ``bireal_appf``);
+    Bi-Real's own weights go through clamp(W, −1, 1), i.e. the BNN pair (config ``bireal``)."""
 
     def backward_map(self, w):
         return approx_sign_grad(w)
@@ -251,8 +278,9 @@ class EDEPlus(EDE):
 
 @register_pair("rbnn")
 class RBNN(SignForward):
-    """RBNN: F = sign, B = k·max(√2·t − t²|w|, 0), the derivative of k(√2·t·w − t²·w|w|/2) on
-    |w| ≤ √2/t; t, k on the IR-Net schedule with Tmin = 0.01, Tmax = 10 (not in PC++)."""
+    """RBNN's weight pair: F = sign, B = k·max(√2·t − t²|w|, 0), the derivative of
+    k(√2·t·w − t²·w|w|/2) on |w| ≤ √2/t; t, k on the IR-Net schedule with Tmin = 0.01, Tmax = 10
+    (RBNN binarized_modules.py BinaryQuantize; not in PC++)."""
 
     def __init__(self, t_min: float = 0.01, t_max: float = 10.0):
         super().__init__()
@@ -263,11 +291,22 @@ class RBNN(SignForward):
         return k * (math.sqrt(2) * t - t * t * w.abs()).clamp_min(0)
 
 
+@register_pair("rbnn_activation")
+class RBNNActivation(RBNN):
+    """RBNN's activation pair: F = sign, B = max(√2·t_a − t_a²|x|, 0) with k = 1 and t_a = max(t, 1),
+    t on the weights' schedule (RBNN binarized_modules.py BinaryQuantize_a; not in PC++)."""
+
+    def backward_map(self, w):
+        t = max(irnet_tk(self.t_min, self.t_max, self.progress)[0], 1.0)
+        return (math.sqrt(2) * t - t * t * w.abs()).clamp_min(0)
+
+
 @register_pair("react")
 class ReAct(SignForward):
     """ReActNet's RSign: F(x) = sign(x + β), B(x) = ApproxSign'(x + β), with a learnable shift β per
-    channel (activations; ``bind_channels`` is called by the layer factory). For weights, or before
-    binding, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented.
+    channel (``bind_channels`` is called by the layer factory: input channels for activations, output
+    channels for weights in the App. F reading ``react_appf``). Before binding, or with
+    ``learnable_shift=False``, β = 0. The pair (sign, ApproxSign') at the shifted point is what is implemented.
     Corollary 1 (src.quant.theory): NOT in PC++, like Bi-Real — the shift only translates P, and with
     F = sign P is constant on each side of −β while B = ApproxSign' varies there. PC++ App. B/F call
     ReActNet a special case; that holds for the shift, and for a B constant on the support (e.g. the

@@ -6,10 +6,11 @@ without an update rule gets :class:`NullUpdate`, whose hooks do nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from src.quant.normalize import from_unit, to_unit
 from src.quant.prox import linear_quantizer, prox_conq, prox_proxquant, sign
 from src.quant.schedules import linear
 
@@ -40,14 +41,22 @@ class LatentUpdate(NullUpdate):
     """PC / PC++ (eq. 7): the optimizer updates the latent w* with the gradient taken at F(w*);
     nothing else, except an optional clip of w* to [−1, 1] (BinaryConnect's practice) and an
     optional final stage: once progress ≥ ``freeze_at`` the weights become sign(w) and stop
-    training, while every other parameter keeps training (ProxQuant/ConQ recipe)."""
+    training, while every other parameter keeps training (ProxQuant/ConQ recipe).
+
+    Everything a rule does to a weight it does in the layer's coordinates u = N(w)
+    (src.quant.normalize): ``units[i]`` names weight i's normalisation ('none' for all when not
+    given, i.e. w itself). The statistic is taken just before the map and kept for the way back,
+    w ← from_unit(map(u)); e.g. clip is |u| ≤ 1 and freezing gives w = n·sign(u)."""
 
     def __init__(self, weights: list[torch.Tensor], optimizer: Any = None, clip: bool = False,
-                 freeze_at: float | None = None):
+                 freeze_at: float | None = None, units: list[str] | None = None):
         self.weights = list(weights)
         self.optimizer = optimizer
         self.clip = clip
         self.freeze_at = freeze_at
+        self.units = ["none"] * len(self.weights) if units is None else list(units)
+        if len(self.units) != len(self.weights):
+            raise ValueError(f"{len(self.units)} units for {len(self.weights)} weights")
         self.progress = 0.0
         self.frozen = False
 
@@ -57,9 +66,16 @@ class LatentUpdate(NullUpdate):
             self.freeze()
 
     @torch.no_grad()
+    def map_units(self, fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
+        """w_i ← from_unit(fn(u_i, i)) with (u_i, n_i) = to_unit(w_i)."""
+        for i, (w, kind) in enumerate(zip(self.weights, self.units)):
+            u, stat = to_unit(w, kind)
+            w.copy_(from_unit(fn(u, i), stat))
+
+    @torch.no_grad()
     def freeze(self) -> None:
+        self.map_units(lambda u, i: sign(u))
         for w in self.weights:
-            w.copy_(sign(w))
             w.requires_grad_(False)
             w.grad = None
         self.frozen = True
@@ -69,12 +85,21 @@ class LatentUpdate(NullUpdate):
         if self.frozen:
             return
         self.apply(lr)
-        if self.clip:
-            for w in self.weights:
-                w.clamp_(-1, 1)
+        step = self.unit_map(lr)
+        if step is None and not self.clip:
+            return
+        # the rule's map and the clip in one pass, at one statistic
+        self.map_units(lambda u, i: self._clipped(u if step is None else step(u, i)))
 
     def apply(self, lr: float) -> None:
-        pass
+        """A change of w itself after the optimizer step (rPC); nothing by default."""
+
+    def unit_map(self, lr: float) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
+        """u_i ↦ the new u_i after the optimizer step (a prox), before the clip; None: no map."""
+        return None
+
+    def _clipped(self, u: torch.Tensor) -> torch.Tensor:
+        return u.clamp(-1, 1) if self.clip else u
 
     def state_dict(self) -> dict[str, Any]:
         return {"progress": self.progress, "frozen": self.frozen}
@@ -82,17 +107,17 @@ class LatentUpdate(NullUpdate):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.progress = state["progress"]
         if state["frozen"] and not self.frozen:
-            self.freeze()  # the checkpointed weights are already ±1: sign leaves them as they are
+            self.freeze()  # the checkpointed weights are already n·sign(u): freezing again leaves them
 
 
 class ReverseProxConnect(LatentUpdate):
     """rPC (PC++ §2.1): w*_{t+1} = P(w*_t) − η_t ∇ℓ(w*_t) — gradient at the continuous weights
     (identity forward), the step applied from P(w*_t) = L_ρ(w*_t) with ρ linear rho_start → rho_end.
-    With any optimizer: w ← P(w_old) + (w_new − w_old)."""
+    With any optimizer: w ← from_unit(L_ρ(u_old)) + (w_new − w_old)."""
 
     def __init__(self, weights, optimizer=None, rho_start: float = 0.01, rho_end: float = 10.0,
-                 varrho: float = 0.0, clip: bool = False, freeze_at: float | None = None):
-        super().__init__(weights, optimizer, clip, freeze_at)
+                 varrho: float = 0.0, clip: bool = False, freeze_at: float | None = None, units=None):
+        super().__init__(weights, optimizer, clip, freeze_at, units)
         self.rho_start, self.rho_end, self.varrho = rho_start, rho_end, varrho
         self._old: list[torch.Tensor] = []
 
@@ -101,18 +126,20 @@ class ReverseProxConnect(LatentUpdate):
 
     def apply(self, lr: float) -> None:
         rho = linear(self.rho_start, self.rho_end, self.progress)
-        for w, old in zip(self.weights, self._old):
-            w.add_(linear_quantizer(old, rho, self.varrho) - old)
+        for w, old, kind in zip(self.weights, self._old, self.units):
+            u, stat = to_unit(old, kind)
+            w.add_(from_unit(linear_quantizer(u, rho, self.varrho), stat) - old)
 
 
 class ProximalUpdate(LatentUpdate):
     """ProxQuant / ConQ (proximal gradient): gradient at the current weights, optimizer step, then
-    w ← prox(w, lr·λ_t) and a clip to [−1, 1] (ProxQuant's order). λ_t is linear in the progress from
-    lam_start to lam_end (ProxQuant: grows linearly with the epoch; ConQ: constant)."""
+    u ← prox(u, lr·λ_t) and a clip to [−1, 1] (ProxQuant's order: main_binary_reg.py). λ_t is linear
+    in the progress from lam_start to lam_end (ProxQuant: grows linearly with the epoch; ConQ:
+    constant)."""
 
     def __init__(self, weights, optimizer=None, prox: str = "proxquant", lam_start: float = 0.0,
-                 lam_end: float = 0.03, clip: bool = True, freeze_at: float | None = None):
-        super().__init__(weights, optimizer, clip, freeze_at)
+                 lam_end: float = 0.03, clip: bool = True, freeze_at: float | None = None, units=None):
+        super().__init__(weights, optimizer, clip, freeze_at, units)
         if prox not in PROXES:
             raise ValueError(f"prox {prox!r} is not one of {sorted(PROXES)}")
         self.prox = PROXES[prox]
@@ -125,9 +152,30 @@ class ProximalUpdate(LatentUpdate):
     def strength(self, w: torch.Tensor, lr: float):
         return lr * self.lam
 
-    def apply(self, lr: float) -> None:
-        for w in self.weights:
-            w.copy_(self.prox(w, self.strength(w, lr)))
+    def unit_map(self, lr: float):
+        strengths = [self.strength(w, lr) for w in self.weights]
+        return lambda u, i: self.prox(u, strengths[i])
+
+
+class LinearQuantizerProxUpdate(LatentUpdate):
+    """PQ as PC++ runs it (§2, §4.1: "similar to Bai et al., we apply the LinearQuantizer (LQ), see
+    (10), with initial ρ0 = 0.01 and linearly increase to ρT = 10"): ProxQuant's prox-gradient loop —
+    gradient at the current weights, optimizer step, then u ← L_{ρ_t}^ϱ(u) (PC++ eq. 10) and ProxQuant's
+    clip to [−1, 1] — with ρ_t = rho_start + p·(rho_end − rho_start). ρ is the prox's strength, so
+    the learning rate does not enter it."""
+
+    def __init__(self, weights, optimizer=None, rho_start: float = 0.01, rho_end: float = 10.0,
+                 varrho: float = 0.0, clip: bool = True, freeze_at: float | None = None, units=None):
+        super().__init__(weights, optimizer, clip, freeze_at, units)
+        self.rho_start, self.rho_end, self.varrho = rho_start, rho_end, varrho
+
+    @property
+    def rho(self) -> float:
+        return linear(self.rho_start, self.rho_end, self.progress)
+
+    def unit_map(self, lr: float):
+        rho = self.rho
+        return lambda u, i: linear_quantizer(u, rho, self.varrho)
 
 
 class ProxGenUpdate(ProximalUpdate):
@@ -140,8 +188,8 @@ class ProxGenUpdate(ProximalUpdate):
     wherever v̂ is small."""
 
     def __init__(self, weights, optimizer=None, lam_start: float = 0.0, lam_end: float = 0.03,
-                 clip: bool = True, freeze_at: float | None = None):
-        super().__init__(weights, optimizer, "proxquant", lam_start, lam_end, clip, freeze_at)
+                 clip: bool = True, freeze_at: float | None = None, units=None):
+        super().__init__(weights, optimizer, "proxquant", lam_start, lam_end, clip, freeze_at, units)
 
     def strength(self, w: torch.Tensor, lr: float):
         state = self.optimizer.state.get(w, {}) if self.optimizer is not None else {}

@@ -103,6 +103,15 @@ def test_the_config_tree_passes():
         validate(compose_train(overrides))
 
 
+def test_every_method_with_every_task_passes():
+    """Each quantizer config's own keys (its per-task tables included) are keys the validator knows."""
+    from src.core import config_tree
+
+    for method in config_tree.methods():
+        for task in config_tree.tasks():
+            validate(compose_train([f"quantizer={method}", f"task={task}"]))
+
+
 def test_at_least_forty_bad_values():
     assert len(BAD_VALUES) + len(BAD_FOR_DATA_OR_MODEL) >= 40
 

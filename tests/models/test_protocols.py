@@ -24,19 +24,24 @@ def build(tmp_path, *overrides: str) -> Run:
     return run
 
 
+@pytest.mark.parametrize("quantizer", ["bnnpp", pytest.param("bireal", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("scaling", [True, False])
-def test_scaling_multiplies_binary_weights_by_mean_abs_latent(tmp_path, scaling):
-    run = build(tmp_path, f"model.protocol.scaling={scaling}")
+def test_scaling_multiplies_binary_weights_by_mean_abs_latent(tmp_path, scaling, quantizer):
+    """Protocol (1) replaces the method's own weight statistics (Bi-Real: per-channel scale, s not in the
+    backward) by s = mean|w| absorbed into F, Ŵ = s·F(w/s); off, plain ±1 on the raw w."""
+    run = build(tmp_path, f"quantizer={quantizer}", f"model.protocol.scaling={scaling}")
     layers = [m for m in run.model.modules() if isinstance(m, QuantizedLayerMixin)]
     assert len(layers) == 8
     for layer in layers:
         with torch.no_grad():
             layer.weight.mul_(torch.rand_like(layer.weight) * 3)  # any magnitude
         s = layer.weight.abs().mean()
+        assert layer.scale_in_backward
         if scaling:
             assert layer.scale == "layer" and torch.allclose(layer.weight_scale(), s)
+            assert layer.normalize == "layer_mean_abs"
         else:
-            assert layer.scale == "none" and layer.weight_scale() is None
+            assert layer.scale == "none" and layer.weight_scale() is None and layer.normalize == "none"
         x_in = torch.randn(3, 5, layer.in_features)
         layer.eval()
         with evaluation_form(layer, "binary"), torch.no_grad():

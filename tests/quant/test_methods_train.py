@@ -1,5 +1,6 @@
 """Every method trains for 2 epochs under BW and BWA through the real engine, and the evaluated
-network computes with binary weights ±s (s = the per-layer scale) and ±1 activations."""
+network computes with binary weights ±s (s = the method's scale: 1, per layer or per output channel)
+and ±1 activations."""
 
 from __future__ import annotations
 
@@ -47,9 +48,10 @@ def test_two_epochs_then_truly_binary(tmp_path, quantizer, task):
         for layer in layers:
             unit = layer.quantized_weight()
             assert set(unit.unique().tolist()) <= {-1.0, 1.0}
-            s = layer.weight_scale()
-            effective = unit * s
-            assert torch.equal(effective.abs(), torch.full_like(effective, float(s)))
+            s = layer.weight_scale()  # none: ±1; per layer: one value; per output channel: one per row
+            s = torch.ones(()) if s is None else s
+            expected = s.view([-1] + [1] * (unit.dim() - 1)).expand_as(unit) if s.dim() else torch.full_like(unit, float(s))
+            assert torch.equal(layer.effective_weight().abs(), expected)
     for h in hooks:
         h.remove()
     if task == "bwa":  # binary and informative: the task's hard tanh leaves both signs in every layer's input

@@ -63,10 +63,23 @@ def test_linear_quantizer_limits_and_shape():
     for rho, varrho in ((1.0, 0.0), (3.0, 0.0), (0.0, 1.0), (0.2, 2.0)):
         torch.testing.assert_close(linear_quantizer(w, rho, varrho), sign(w))
     # rho = 0.5, varrho = 0.25: -1 on [-1, -0.5], line to (0, -0.25), jump to 0.25, line to (0.5, 1)
-    probe = torch.tensor([-0.75, -0.5, -0.25, -1e-9, 0.0, 0.25, 0.5, 0.8, 1.5, -2.0], dtype=torch.float64)
-    want = [-1, -1, -1 + 0.25 * (0.75 / 0.5), -0.25, 0.25, 0.25 + 0.25 * (0.75 / 0.5), 1, 1, 1.5, -2.0]
+    probe = torch.tensor([-0.75, -0.5, -0.25, -1e-9, 0.0, 0.25, 0.5, 0.8, 1.2, -2.0], dtype=torch.float64)
+    want = [-1, -1, -1 + 0.25 * (0.75 / 0.5), -0.25, 0.25, 0.25 + 0.25 * (0.75 / 0.5), 1, 1, 1, -1.5]
     torch.testing.assert_close(linear_quantizer(probe, 0.5, 0.25), torch.tensor(want, dtype=torch.float64),
                                atol=1e-8, rtol=0)
     grid = torch.linspace(-3, 3, 10_001, dtype=torch.float64)
     for rho in (0.01, 0.3, 0.9, 5.0):
         assert (torch.diff(linear_quantizer(grid, rho, 0.1)) >= 0).all(), "L_rho must be monotone"
+
+
+def test_linear_quantizer_outside_the_unit_interval_moves_by_rho_toward_plus_minus_one():
+    """|w| > 1 (our choice, NOTES.md): sign(w)·max(|w| − ρ, 1) — the identity at ρ = 0, continuous at ±1,
+    and ±1 for every |w| ≤ 1 + ρ, so the ρ schedule ends with binary weights everywhere."""
+    w = torch.tensor([-4.0, -1.5, -1.0, 1.0, 1.05, 2.0, 3.5], dtype=torch.float64)
+    torch.testing.assert_close(linear_quantizer(w, 0.0), w)
+    torch.testing.assert_close(linear_quantizer(w, 0.1), torch.tensor([-3.9, -1.4, -1, 1, 1, 1.9, 3.4], dtype=torch.float64))
+    torch.testing.assert_close(linear_quantizer(w, 10.0), sign(w))
+    edge = torch.tensor([1.0, 1.0 + 1e-9, -1.0, -1.0 - 1e-9], dtype=torch.float64)
+    for rho in (0.0, 0.3, 2.0):
+        out = linear_quantizer(edge, rho)
+        assert abs(float(out[1] - out[0])) < 1e-8 and abs(float(out[3] - out[2])) < 1e-8

@@ -1,7 +1,8 @@
 """configs/quantizer/<method>.yaml is the one list of methods: every weight/activation node builds a
 registered pair (a config combines registered pieces, so a config-only variant needs no code), its
-keys are constructor arguments, and a method named after its own pair keeps the pair's (papers')
-defaults."""
+keys are constructor arguments, and a method named after a pair uses that pair, with the pair's (papers')
+defaults, for its weights or its activations (Bi-Real's and ReActNet's weights take the BNN pair, their
+activations the pair of their name)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from src.core import config_tree
+from src.engine.build import LAYER_KEYS, in_context
 from src.quant import build_quantizer, registered_pairs
 
 W = torch.linspace(-2, 2, 401, dtype=torch.float64)
 
 
-def method_config(method: str):
-    return OmegaConf.load(config_tree.option_file("quantizer", method))
+def method_config(method: str, task: str = "bw"):
+    return in_context(OmegaConf.load(config_tree.option_file("quantizer", method)), task)
 
 
 def test_fp_config_does_no_surgery():
@@ -42,12 +44,23 @@ def test_every_pair_node_builds_a_registered_pair(method):
 
 
 @pytest.mark.parametrize("method", sorted(set(config_tree.methods()) & set(registered_pairs())))
-def test_a_method_named_after_its_pair_keeps_the_pairs_defaults(method):
-    weight = instantiate(method_config(method).weight)
-    assert type(weight) is registered_pairs()[method]
+def test_a_method_named_after_a_pair_uses_it_with_the_pairs_defaults(method):
+    cfg = method_config(method)
+    nodes = [instantiate(node) for node in (cfg.weight, cfg.activation)]
+    named = [q for q in nodes if type(q) is registered_pairs()[method]]
+    assert named, f"{method}: neither its weight nor its activation pair is the pair {method!r}"
     reference = build_quantizer(method)
     for p in (0.0, 0.5, 1.0):
-        weight.set_progress(p)
-        reference.set_progress(p)
-        torch.testing.assert_close(weight.forward_map(W), reference.forward_map(W))
-        torch.testing.assert_close(weight.backward_map(W), reference.backward_map(W))
+        for q in (*named, reference):
+            q.set_progress(p)
+        for q in named:
+            torch.testing.assert_close(q.forward_map(W), reference.forward_map(W))
+            torch.testing.assert_close(q.backward_map(W), reference.backward_map(W))
+
+
+@pytest.mark.parametrize("method", config_tree.methods())
+def test_every_method_states_every_layer_key(method):
+    """scale, scale_in_backward, normalize and activation_normalize are written out in every method's
+    config (what each method does is read there, not inferred from defaults)."""
+    cfg = method_config(method)
+    assert set(LAYER_KEYS) <= set(cfg), sorted(set(LAYER_KEYS) - set(cfg))

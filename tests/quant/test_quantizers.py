@@ -69,6 +69,9 @@ def expected(name, p):
     if name == "rbnn":
         t, k = irnet(p, 0.01, 10.0)
         return sgn(W), k * torch.clamp(math.sqrt(2) * t - t * t * W.abs(), min=0)
+    if name == "rbnn_activation":  # RBNN BinaryQuantize_a: k = 1, t_a = max(t, 1)
+        t = max(irnet(p, 0.01, 10.0)[0], 1.0)
+        return sgn(W), torch.clamp(math.sqrt(2) * t - t * t * W.abs(), min=0)
     if name == "pc":
         rho = 0.01 + p * (10 - 0.01)
         return None, torch.ones_like(W)  # F: tested in test_prox (L_rho)
@@ -109,6 +112,30 @@ def test_backward_is_the_derivative_of_forward(name, p):
         w = w[((c * w).abs() - 1).abs() > 1e-3]
     fd = (q.forward_map(w + h) - q.forward_map(w - h)) / (2 * h)
     torch.testing.assert_close(q.backward_map(w), fd, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("p", PROGRESS)
+def test_mu_in_prox_divides_the_backward_by_mu_and_keeps_the_forward(p):
+    """``mu_in='prox'``: F = SS_1∘P with P(x) = μx, B = SS_1'∘P = ∇SS_μ/μ (PC++ eq. 5-6): B·μ is F' by
+    central differences, the peak B(0) is 1 (∇SS_μ(0) = μ), the forward is unchanged."""
+    printed, prox = at("bnnpp", p), at("bnnpp", p, mu_in="prox")
+    mu = 5 + 25 * p
+    torch.testing.assert_close(prox.forward_map(W), printed.forward_map(W))
+    torch.testing.assert_close(prox.backward_map(W), dss(W, mu) / mu, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(prox.maps(W)[1], prox.backward_map(W))
+    h = 1e-6
+    fd = (prox.forward_map(W + h) - prox.forward_map(W - h)) / (2 * h)
+    torch.testing.assert_close(prox.backward_map(W) * mu, fd, atol=1e-5, rtol=1e-5)
+    zero = torch.zeros(1, dtype=torch.float64)
+    assert float(printed.backward_map(zero)) == pytest.approx(mu) and float(prox.backward_map(zero)) == pytest.approx(1.0)
+    bnnp = at("bnnp", p, mu_in="prox")
+    torch.testing.assert_close(bnnp.backward_map(W), dss(W, 5.0) / 5.0, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(bnnp.forward_map(W), sgn(W))
+
+
+def test_mu_in_refuses_other_values():
+    with pytest.raises(ValueError, match=r"mu_in='pro' is not a valid choice.*Valid choices: transform, prox"):
+        build_quantizer("bnnpp", mu_in="pro")
 
 
 def test_bnn_is_hardtanh_of_its_proximal_quantizer():

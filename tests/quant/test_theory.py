@@ -9,7 +9,7 @@ from src.quant import build_quantizer
 from src.quant.theory import check_pair, check_quantizer
 
 IN = ["identity", "bc", "pc", "bnn", "bnnpp", "polyp", "edep"]
-OUT = ["bnnp", "bireal", "rbnn", "ede", "react"]
+OUT = ["bnnp", "bireal", "rbnn", "rbnn_activation", "ede", "react"]
 
 
 @pytest.mark.parametrize("name", IN)
@@ -24,6 +24,21 @@ def test_not_in_pc_plus_plus(name):
     verdict = check_quantizer(build_quantizer(name))
     assert not verdict.in_pc_plus_plus
     assert not verdict.b_function_of_p and any("B is not a function of P" in r for r in verdict.reasons)
+
+
+@pytest.mark.parametrize("mu_in", ["transform", "prox"])
+def test_bnnpp_is_in_pc_plus_plus_wherever_mu_sits(mu_in):
+    """Corollary 1 for both readings of BNN++ (F = SS_μ): B = SS_μ' gives P = x, B = SS_μ'/μ gives
+    P = μx — monotone either way; BNN+ (F = sign) stays out with either backward."""
+    for p in (0.0, 0.4, 1.0):
+        verdict = check_quantizer(build_quantizer("bnnpp", mu_in=mu_in), progress=(p,))
+        assert verdict.in_pc_plus_plus and verdict.monotone, verdict.reasons
+        mu = 5 + 25 * p
+        slope = mu if mu_in == "prox" else 1.0
+        lobe = (mu * verdict.w).abs() < 2  # where B > 0 (outside it F is flat to the grid and P is filled freely)
+        w, P = verdict.w[lobe], verdict.P[lobe]
+        torch.testing.assert_close(P - P[0], slope * (w - w[0]), rtol=1e-6, atol=1e-6)
+    assert not check_quantizer(build_quantizer("bnnp", mu_in="prox")).in_pc_plus_plus
 
 
 def test_bnn_proximal_map_is_recovered_on_the_support_of_b():

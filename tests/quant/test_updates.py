@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from src.engine.build import method_pair
-from src.quant.updates import LatentUpdate, NullUpdate, ProxGenUpdate, ProximalUpdate, ReverseProxConnect
+from src.quant.updates import (LatentUpdate, LinearQuantizerProxUpdate, NullUpdate, ProxGenUpdate, ProximalUpdate,
+                               ReverseProxConnect)
 
 A = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.8], [0.7, 0.1, 0.4], [-0.6, 0.9, 0.2]])
 Y = np.array([0.9, -1.1, 0.5, 0.3])
@@ -70,10 +71,11 @@ def test_binaryconnect_with_clip():
     np.testing.assert_allclose(run("bc", LatentUpdate, clip=True), want, rtol=1e-12, atol=1e-12)
 
 
-def lq(v, rho):  # L_rho with varrho = 0, identity outside [−1, 1]
-    out = np.where(v < 0, np.where(v <= min(0, -1 + rho), -1.0, -1 + (v - min(0, -1 + rho)) / -min(0, -1 + rho) if rho < 1 else -1.0),
-                   np.where(v >= max(0, 1 - rho), 1.0, v / max(0, 1 - rho) if rho < 1 else 1.0))
-    return np.where(np.abs(v) > 1, v, out)
+def lq(v, rho):  # L_rho with varrho = 0 (PC++ eq. 10, verbal definition); sign(v)·max(|v| − ρ, 1) outside [−1, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(v < 0, np.where(v <= min(0, -1 + rho), -1.0, -1 + (v - min(0, -1 + rho)) / -min(0, -1 + rho) if rho < 1 else -1.0),
+                       np.where(v >= max(0, 1 - rho), 1.0, v / max(0, 1 - rho) if rho < 1 else 1.0))
+    return np.where(np.abs(v) > 1, np.sign(v) * np.maximum(np.abs(v) - rho, 1.0), out)
 
 
 def test_reverse_proxconnect():
@@ -85,6 +87,56 @@ def test_reverse_proxconnect():
         want.append(w.copy())
     got = run("rpc", ReverseProxConnect, rho_start=0.01, rho_end=10.0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rho_start,rho_end,steps", [(0.01, 10.0, 3), (0.01, 0.6, 6)])
+def test_pq_as_in_pcpp_is_the_prox_gradient_loop_with_the_linear_quantizer(rho_start, rho_end, steps):
+    """PQ (PC++ §2, §4.1): w_{t+1} = clip(L_{ρ_t}(w_t − η∇ℓ(w_t))), ρ_t = ρ0 + (ρT − ρ0)·t/T — gradient at
+    the continuous weights (identity pair), no lr in the prox."""
+    w, want = W0.copy(), []
+    for t in range(steps):
+        rho = rho_start + (rho_end - rho_start) * t / steps
+        w = np.clip(lq(w - LR * grad(w), rho), -1, 1)
+        want.append(w.copy())
+    got = run("pq", LinearQuantizerProxUpdate, steps=steps, rho_start=rho_start, rho_end=rho_end)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    if rho_end >= 1:
+        assert set(np.unique(got[-1])) <= {-1.0, 1.0}  # ρ ≥ 1: L_ρ is sign on [−1, 1]
+
+
+def test_rules_act_in_the_layers_units():
+    """With ``units`` = layer_mean_abs a rule maps u = w/n (n = mean|w| just before the map) and returns
+    n·map(u): clip is |u| ≤ 1, the LQ prox is n·L_ρ(u), rPC steps from n_old·L_ρ(u_old), freezing gives n·sign(u)."""
+    start = torch.tensor([0.3, -0.8, 1.4, -0.05], dtype=torch.float64)
+
+    def one_step(rule_cls, **kw):
+        w = torch.nn.Parameter(start.clone())
+        opt = torch.optim.SGD([w], lr=LR)
+        rule = rule_cls([w], opt, units=["layer_mean_abs"], **kw)
+        rule.set_progress(0.5)
+        w.grad = torch.tensor([1.0, -2.0, 0.5, 0.3], dtype=torch.float64)
+        rule.before_step()
+        opt.step()
+        stepped = w.detach().clone()
+        rule.after_step(LR)
+        return w.detach().numpy(), stepped.numpy()
+
+    got, z = one_step(LatentUpdate, clip=True)
+    n = np.abs(z).mean()
+    np.testing.assert_allclose(got, n * np.clip(z / n, -1, 1), rtol=1e-12)
+    got, z = one_step(LinearQuantizerProxUpdate, rho_start=0.0, rho_end=0.4, clip=False)
+    n = np.abs(z).mean()
+    np.testing.assert_allclose(got, n * lq(z / n, 0.2), rtol=1e-12)
+    got, z = one_step(ReverseProxConnect, rho_start=0.0, rho_end=0.4)
+    old = start.numpy()
+    n_old = np.abs(old).mean()
+    np.testing.assert_allclose(got, n_old * lq(old / n_old, 0.2) + (z - old), rtol=1e-12)
+
+    w = torch.nn.Parameter(start.clone())
+    rule = ProximalUpdate([w], None, units=["layer_mean_abs"], freeze_at=0.5)
+    rule.set_progress(0.5)
+    np.testing.assert_allclose(w.detach().numpy(), np.abs(start.numpy()).mean() * np.sign(start.numpy()))
+    assert not w.requires_grad
 
 
 def prox_w(v, s):
@@ -106,7 +158,7 @@ def test_proximal_gradient(prox, ref, clip):
         w = ref(w - LR * grad(w), LR * lam)
         w = np.clip(w, -1, 1) if clip else w
         want.append(w.copy())
-    got = run("pq", ProximalUpdate, prox=prox, lam_start=0.5, lam_end=1.5, clip=clip)
+    got = run("proxquant", ProximalUpdate, prox=prox, lam_start=0.5, lam_end=1.5, clip=clip)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -126,7 +178,7 @@ def test_proxgen_prox_in_adam_metric():
 
 
 def test_freeze_stage_binarizes_and_stops_the_weights():
-    got = run("pq", ProximalUpdate, steps=3, bias=True, lam_start=0.1, lam_end=0.1, freeze_at=0.5)
+    got = run("proxquant", ProximalUpdate, steps=3, bias=True, lam_start=0.1, lam_end=0.1, freeze_at=0.5)
     # steps at p = 0, 1/3 update w; at p = 2/3 ≥ 0.5 the weights became sign(w) and stay there
     assert set(np.unique(got[2])) <= {-1.0, 1.0}
     np.testing.assert_array_equal(got[2], np.where(got[1] >= 0, 1.0, -1.0))

@@ -52,7 +52,7 @@ def test_a_cell_reads_exactly_the_runs_its_plan_names(conq2):
 
 
 def test_published_diff_missing_and_literature(conq2):
-    (conq,), (fp,), (pq,) = (runs_of(conq2, "resnet20", m) for m in ("conq", "fp", "pq"))
+    (conq,), (fp,), (pq,) = (runs_of(conq2, "resnet20", m) for m in ("conq", "fp", "proxquant"))
     table = tables.build(conq2, [record(conq, 91.0, best=92.0), record(fp, 93.0, best=93.5),
                                  record(pq, None, status="failed")])
     key = ("cifar10", "resnet20", "ft", "bw", "")
@@ -60,7 +60,7 @@ def test_published_diff_missing_and_literature(conq2):
     assert conq_entry.ours.mean == 92.0 and conq_entry.published.value == 91.4   # best_test_acc (ConQ §5.2)
     assert conq_entry.diff == pytest.approx(0.6) and conq_entry.decimals == 1     # printed "91.4"
     assert table.entries[(key, "fp")].ours.mean == 93.5
-    assert table.expected == 4 + 3 + 3 and table.missing == 10 - 2              # ours: fp, (proxgen,) pq, conq per row
+    assert table.expected == 4 + 3 + 3 and table.missing == 10 - 2              # ours: fp, (proxgen,) proxquant, conq per row
     markdown = tables.to_markdown(table)
     assert "Missing cells: 8 of 10." in markdown
     assert "| ResNet20 | FP | 32/32 | 93.50 (n=1) / 91.94 (+1.56) |" in markdown

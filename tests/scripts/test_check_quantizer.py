@@ -31,6 +31,14 @@ def test_verdicts_for_registered_methods_and_a_user_config(tmp_path):
     assert lines[str(ede)].startswith("NOT in PC++") and "B is not a function of P" in lines[str(ede)]
 
 
+def test_a_different_activation_pair_gets_its_own_verdict():
+    """Bi-Real's weights take the BNN pair (in PC++), its activations (sign, ApproxSign') (not)."""
+    done = check("bireal", "bnn", "--task", "bwa")
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    assert lines["bireal"].startswith("in PC++; activations: NOT in PC++") and "activations" not in lines["bnn"]
+
+
 def test_unknown_name_lists_the_valid_ones():
     done = check("bnnppp")
     assert done.returncode == 2 and "unknown method 'bnnppp'" in done.stderr and "bnnpp" in done.stderr

@@ -49,7 +49,7 @@ def test_literature_columns_are_printed_but_never_run():
 def test_seeds_per_pipeline_and_method():
     _, runs = expand("conq/table1")
     seeds = {(r.cell["model"], r.cell["method"]): r.cell["seed"] for r in runs}
-    assert seeds[("resnet56", "conq")] == 9 and seeds[("resnet56", "pq")] == 3 and seeds[("resnet56", "fp")] == 0
+    assert seeds[("resnet56", "conq")] == 9 and seeds[("resnet56", "proxquant")] == 3 and seeds[("resnet56", "fp")] == 0
     _, mini = expand("conq/table1", "mini")
     assert {r.cell["seed"] for r in mini} == {0}
 

@@ -57,7 +57,7 @@ def test_parents_come_first_and_count_their_children(tmp_path):
     counts = {n: sum(1 for j in built if j.parent == n) for n in names}
     assert all(by_name[n].children == c for n, c in counts.items())
     fp = next(j for j in built if j.cell["model"] == "resnet20" and j.cell["method"] == "fp")
-    assert counts[fp.run_name] == 1 + 10 + 4     # proxgen, conq x10, pq x4
+    assert counts[fp.run_name] == 1 + 10 + 4     # proxgen, conq x10, proxquant x4
 
 
 def test_later_overrides_win_and_the_scale_stands_in_models(tmp_path):

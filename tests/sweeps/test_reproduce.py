@@ -110,7 +110,7 @@ def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(sweeps, capsys):
     assert _mtimes(runs) == first
 
     plan = spec.plan("conq/table1", "smoke", root / "out")
-    conq, pq = (next(j for j in plan.jobs if j.cell["method"] == m) for m in ("conq", "pq"))
+    conq, pq = (next(j for j in plan.jobs if j.cell["method"] == m) for m in ("conq", "proxquant"))
     (plan.run_dir(conq) / "results.json").unlink()              # a lost result: that run again
     failed = plan.run_dir(pq) / "results.json"
     original = failed.read_text()
@@ -126,7 +126,7 @@ def test_rerun_is_idempotent_and_reruns_exactly_what_is_missing(sweeps, capsys):
         assert json.loads((plan.run_dir(conq) / "results.json").read_text())["status"] == "completed"
         assert "resuming from" in (plan.run_dir(conq) / "train.log").read_text()   # from its checkpoint
         rows = {(r["model"], r["method"]): r for r in read_csv(root / "tables" / "conq" / "table1.smoke.csv")}
-        assert all(rows[(m, "pq")]["failed"] == "failed" and rows[(m, "pq")]["n"] == "0"
+        assert all(rows[(m, "proxquant")]["failed"] == "failed" and rows[(m, "proxquant")]["n"] == "0"
                    for m in ("resnet20", "resnet32", "resnet44", "resnet56"))
         assert "Missing cells: 4 of 16." in (root / "tables" / "conq" / "table1.smoke.md").read_text()
     finally:

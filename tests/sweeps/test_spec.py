@@ -129,7 +129,7 @@ def test_conq_seeds_metric_and_recipe():
     conv and the fc binarized, 1x1 shortcut convs kept in full precision), 200 + 300 epochs."""
     plan = planned("conq/table1")
     seeds = Counter((j.cell["model"], j.cell["method"]) for j in plan.jobs)
-    assert seeds[("resnet56", "conq")] == 10 and seeds[("resnet56", "pq")] == 4
+    assert seeds[("resnet56", "conq")] == 10 and seeds[("resnet56", "proxquant")] == 4
     assert seeds[("resnet56", "proxgen")] == 1 and seeds[("resnet56", "fp")] == 1
     assert plan.metric == "best_test_acc"
     assert {j.epochs for j in plan.jobs if j.cell["pipeline"] == "ft"} == {300}     # 200 prox + 100 frozen
