@@ -103,14 +103,17 @@ class Table:
 
 
 def build(plan: Plan, records: list[RunRecord]) -> Table:
-    """Each printed cell with the published numbers and the statistics of the runs it names."""
+    """Each printed cell with the published numbers and the statistics of the runs it names. A spec's
+    ``compare: {table, dataset}`` prints another table's numbers (of that dataset) beside its cells."""
     by_id: dict[str, RunRecord] = {}
     for record in records:
         by_id.setdefault(record.run_id, record)
-    published = published_index(plan.table)
+    compare = plan.spec.get("compare") or {}
+    published = published_index(compare.get("table", plan.table))
     entries = {}
     for cell in plan.cells:
-        pub = published.get(cell.row[:4] + (cell.method, cell.row[4]), {})
+        dataset = compare.get("dataset", cell.row[0])   # a stand-in table (digits) printed beside the paper's rows
+        pub = published.get((dataset, *cell.row[1:4], cell.method, cell.row[4]), {})
         found = [by_id[i] for i in cell.runs if i in by_id]
         ours, failed = aggregate(found, plan.metric)
         entries[(cell.row, cell.method)] = Entry(cell, pub.get("acc"), pub.get("std"), ours, failed,
@@ -139,8 +142,10 @@ def cell_text(entry: Entry) -> str:
 def caption(table: Table) -> str:
     p = table.plan
     what = "best" if p.metric == "best_test_acc" else "final"
+    compare = p.spec.get("compare") or {}
+    published = f"published {compare['table']} ({compare['dataset']})" if compare else "published"
     return (f"{p.table} at scale={p.scale}: ours ({what} test accuracy %, mean ± std over seeds, n runs) / "
-            f"published as printed (ours − published). Missing cells: {table.missing} of {table.expected}.")
+            f"{published} as printed (ours − published). Missing cells: {table.missing} of {table.expected}.")
 
 
 def to_markdown(table: Table) -> str:

@@ -156,3 +156,13 @@ def test_make_tables_cli_exit_codes(tmp_path, capsys):
     assert "Missing cells: 10 of 10." in (tmp_path / "t" / "conq" / "table2.smoke.md").read_text()
     assert make_tables.main(args + ["--source", "s3://bucket"]) == 2
     assert "--source 's3://bucket' is not one of: runs, runs:<folder>, wandb:<entity>/<project>" in capsys.readouterr().err
+
+
+def test_a_stand_in_table_prints_the_papers_cells_beside_its_own():
+    """digits/table2 (`compare: {table: pcpp/table2, dataset: cifar10}`) shows PC++'s CIFAR-10 FT numbers."""
+    table = paper_table("digits/table2")
+    bnn_bwa = table.entries[(("digits", "resnet20", "ft", "bwa", ""), "bnn")]
+    assert bnn_bwa.published.value == 90.01 and bnn_bwa.published.dataset == "cifar10"
+    assert table.entries[(("digits", "resnet20", "ft", "bw", ""), "fp")].published.value == 92.01
+    markdown = tables.to_markdown(table)
+    assert "| digits | FT | BW | — / 92.01 |" in markdown and "published pcpp/table2 (cifar10) as printed" in markdown
