@@ -242,7 +242,8 @@ class Run:
         self.monitor = BinarizationMonitor(latent_weights(model))
         self.summary = model_summary(model) | {"binarized_layers": self.replaced}
         self.facts = {"torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
-                      "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit()}
+                      "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit(),
+                      "data_path": self.data.kind}
 
     def load(self, state: dict[str, Any]) -> None:
         """Continue from last.pt: every piece of training state, and the record so far."""
