@@ -59,7 +59,7 @@ def test_offsets_are_uniform_over_the_81_positions_and_flips_fair_and_independen
     image row top + 12 (value top + 13); the columns increase left to right unless flipped.
     A χ² test of the 9 × 9 × 2 counts against the uniform law (161 degrees of freedom, critical
     value 216 at p = 0.002), with a fixed seed."""
-    n = 162 * 100
+    n = 162 * 60
     data = ImageTensors(_coordinate_image().expand(n, 3, 32, 32), torch.zeros(n, dtype=torch.int64),
                         (0.0, 0.0, 0.0), (1.0 / 255, 1.0 / 255, 1.0 / 255), augment=True)
     x, _ = data.batch(torch.arange(n), torch.Generator().manual_seed(0))
@@ -107,3 +107,19 @@ def test_images_view_of_the_numpy_array_becomes_contiguous_on_the_device():
     view = torch.from_numpy(array).permute(0, 3, 1, 2)
     data = ImageTensors(view, torch.arange(5), CIFAR_MEAN, CIFAR_STD, augment=False).to(torch.device("cpu"))
     assert data.images.is_contiguous() and torch.equal(data.images, view)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_pipeline_gives_the_cpu_pixels_and_stays_on_the_device():
+    images = _images(64, seed=6)
+    offsets = torch.randint(0, 2 * PADDING + 1, (64, 2), generator=torch.Generator().manual_seed(0))
+    flips = torch.rand(64, generator=torch.Generator().manual_seed(1)) < 0.5
+    cpu = normalize(crop_and_flip(images, offsets, flips), CIFAR_MEAN, CIFAR_STD)
+    cuda = torch.device("cuda")
+    gpu = normalize(crop_and_flip(images.to(cuda), offsets.to(cuda), flips.to(cuda)), CIFAR_MEAN, CIFAR_STD)
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
+    data = ImageTensors(images, torch.arange(64), CIFAR_MEAN, CIFAR_STD, augment=True).to(cuda)
+    batches = DeviceBatches(data, [torch.arange(0, 32), torch.arange(32, 64)], seed=3)
+    first, again = list(batches), list(batches)
+    assert all(x.device.type == "cuda" and y.device.type == "cuda" for x, y in first)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again))
