@@ -8,6 +8,7 @@ one process on the same batch, and each method's ratio is median(its step time) 
 
     python scripts/bench.py                              # every method x bw,bwa,bwaa, ResNet-20, batch 128
     python scripts/bench.py --methods bnnpp pq --tasks bw bwa --repeats 7 --profile bnnpp:bwaa
+    python scripts/bench.py --data-path --data-images 2560 --repeats 2  # on-device CIFAR vs DataLoader epochs
 
 Writes results/bench/<model>_b<batch>.json and .md with the machine's description.
 """
@@ -35,6 +36,8 @@ from src.engine.environment import git_commit, hardware  # noqa: E402
 from src.core.io import atomic_write_json, atomic_write_text  # noqa: E402
 from src.engine.loop import StepSettings, TrainStep, train_epoch  # noqa: E402
 from src.quant.surgery import quantize_model  # noqa: E402
+
+from scripts import bench_data  # noqa: E402
 
 TASKS = config_tree.tasks()
 TARGETS = {"bw": 1.05, "bwa": 1.15, "bwaa": 1.25}  # step time / FP step time, ResNet-20 at batch 128: the project's speed targets
@@ -92,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     parser.add_argument("--profile", nargs="*", default=[], metavar="METHOD:TASK", help="profile these cases")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
+    parser.add_argument("--data-path", action="store_true",
+                        help="instead: epochs on the on-device CIFAR pipeline vs the DataLoader (scripts/bench_data.py)")
+    parser.add_argument("--data-images", type=int, default=50_000, help="--data-path: training images")
+    parser.add_argument("--data-workers", type=int, default=4, help="--data-path: DataLoader workers")
+    parser.add_argument("--data-device", default="cpu", help="--data-path: the training device")
     args = parser.parse_args(argv)
+    if args.data_path:
+        return bench_data.run(args.model, args.data_images, args.batch, args.data_workers, args.repeats,
+                              torch.device(args.data_device), args.channels_last, args.out)
     unknown = sorted(set(args.methods) - set(methods()))
     if unknown:
         parser.error(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(methods())}")

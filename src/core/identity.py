@@ -7,7 +7,7 @@ keys) of the resolved training config, after
 
 - dropping what does not change training: labels (``cell``, ``run_id``, ``run_name``,
   ``experiment_name``), logging and progress display, where the run is stored and executed (paths,
-  device, loader workers, cluster profile), resume and stop settings (:data:`IDENTITY_FREE_KEYS`);
+  device, data path and loader workers, cluster profile), resume and stop settings (:data:`IDENTITY_FREE_KEYS`);
 - writing a checkpoint that lies in a sweep's run directory (``.../<name>_<id>/checkpoints/*.pt``)
   as ``run:<id>``, so an FT run is identified by its parent's identity, not by a path.
 """
@@ -24,8 +24,8 @@ IDENTITY_FREE_KEYS = (
     "hydra", "cell", "run_id", "run_name", "experiment_name", "output_root", "resume", "wait_for_lock", "logger",
     "cluster",
     "trainer.progress", "trainer.log_every_n_steps", "trainer.stop_after_epoch", "trainer.device",
-    "trainer.eval_soft", "dataset.num_workers", "dataset.eval_batch_size", "dataset.splits.root",
-    "dataset.splits.download",
+    "trainer.eval_soft", "dataset.num_workers", "dataset.loader", "dataset.prefetch_factor", "dataset.eval_batch_size",
+    "dataset.splits.root", "dataset.splits.download",
 )
 CHECKPOINT_KEYS = ("pipeline.checkpoint",)
 ID_LENGTH = 12

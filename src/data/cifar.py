@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch.utils.data import Dataset, Subset
 from torchvision import datasets, transforms
 
+from src.data.on_device import ImageTensors
 from src.data.splits import CIFAR_MEAN, CIFAR_STD, Splits, TransformFactory, take_subset
 from src.core.errors import UserError
 
@@ -42,6 +45,20 @@ def cifar_transforms(image_size: int, augment: bool, train_transform: TransformF
     return transforms.Compose(augmentation + resize + normalize), test
 
 
+def cifar_tensors(dataset: Dataset, augment: bool) -> ImageTensors:
+    """A CIFAR dataset (or a Subset of one) as tensors for src.data.on_device: its uint8 images
+    (N, 3, 32, 32, a view of torchvision's (N, 32, 32, 3) array until indexed), labels, the CIFAR
+    normalisation and, with ``augment``, the standard crop and flip."""
+    index = None
+    if isinstance(dataset, Subset):
+        dataset, index = dataset.dataset, torch.as_tensor(dataset.indices, dtype=torch.int64)
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    if index is not None:
+        images, labels = images[index], labels[index]
+    return ImageTensors(images, labels, CIFAR_MEAN, CIFAR_STD, augment)
+
+
 def _load(cls, root: Path, train: bool, transform, download: bool, folder: str):
     try:
         return cls(str(root), train=train, transform=transform, download=False)
@@ -72,7 +89,8 @@ def build_cifar(
     train_transform: TransformFactory | None = None,
 ) -> Splits:
     """``augment``: augment the training images, with the standard recipe or, when given, the
-    ``train_transform`` factory (augment=deit); false: train on the evaluation transform."""
+    ``train_transform`` factory (augment=deit); false: train on the evaluation transform. At 32 px
+    without ``train_transform`` the splits also come as tensors for the on-device pipeline."""
     if variant not in VARIANTS:
         raise UserError(f"dataset variant {variant!r} is not one of {sorted(VARIANTS)}")
     cls, folder, num_classes = VARIANTS[variant]
@@ -80,4 +98,8 @@ def build_cifar(
     root_path = Path(root).expanduser()
     train = _load(cls, root_path, True, train_tf, download, folder)
     test = _load(cls, root_path, False, test_tf, download, folder)
-    return Splits(take_subset(train, train_subset), take_subset(test, test_subset), num_classes, image_size)
+    train, test = take_subset(train, train_subset), take_subset(test, test_subset)
+    if image_size != 32 or (augment and train_transform is not None):
+        return Splits(train, test, num_classes, image_size)  # a resize or a timm recipe: PIL transforms only
+    return Splits(train, test, num_classes, image_size, train_tensors=cifar_tensors(train, augment),
+                  test_tensors=cifar_tensors(test, augment=False))

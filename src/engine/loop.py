@@ -155,7 +155,9 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistContext, seed: int, epoch: int,
-                 pin_memory: bool = False, drop_last: bool = False) -> DataLoader:
+                 pin_memory: bool = False, drop_last: bool = False, prefetch_factor: int | None = None) -> DataLoader:
+    """A new loader each epoch: the order and the workers' seeds come from (seed, epoch) alone.
+    ``prefetch_factor``: batches each worker loads ahead (torch's default without workers or None)."""
     generator = epoch_generator(seed, epoch)
     if ctx.enabled:
         sampler: Any = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed)
@@ -163,14 +165,19 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistC
     else:
         sampler = RandomSampler(dataset, generator=generator)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      pin_memory=pin_memory, generator=generator, drop_last=drop_last)
+                      pin_memory=pin_memory, generator=generator, drop_last=drop_last,
+                      prefetch_factor=prefetch_factor if num_workers else None)
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistContext) -> DataLoader:
-    """Each rank evaluates a disjoint shard (no padding, so every sample counts exactly once)."""
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, ctx: DistContext, pin_memory: bool = False,
+                prefetch_factor: int | None = None, persistent_workers: bool = False) -> DataLoader:
+    """Each rank evaluates a disjoint shard (no padding, so every sample counts exactly once).
+    Evaluation draws nothing at random, so one loader can serve a whole run with persistent workers."""
     if ctx.enabled:
         dataset = Subset(dataset, list(range(ctx.rank, len(dataset), ctx.world_size)))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory,
+                      prefetch_factor=prefetch_factor if num_workers else None,
+                      persistent_workers=persistent_workers and num_workers > 0)
 
 
 def _to_device(x: torch.Tensor, y: torch.Tensor, s: StepSettings) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,7 +46,8 @@ from src.engine.build import build_layer_factory, build_update_rule
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.engine.init import initialise
 from src.engine.loggers import NullLogger, build_logger
-from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, plain_objective, train_epoch, train_loader
+from src.engine.data_path import DataPath
+from src.engine.loop import StepSettings, TrainStep, evaluate, plain_objective, train_epoch
 from src.engine.run_files import RunFiles, meta_of, results_record
 from src.engine.signals import StopSignals
 from src.engine.validate import validate
@@ -232,13 +233,17 @@ class Run:
         self.update_rule = _configured("quantizer.update_rule", lambda: build_update_rule(cfg.quantizer, model,
                                                                                           self.optimizer))
         self.batch = D.per_rank_batch(int(cfg.dataset.batch_size), self.ctx)
+        d = cfg.dataset
+        self.data = DataPath(splits, d.loader, self.batch, int(d.eval_batch_size), int(d.num_workers), d.prefetch_factor,
+                             self.ctx, int(cfg.seed), self.device, drop_last=self.settings.drop_last)
         if state is not None:
             self.load(state)
         # the flip ratio's reference signs are those of the weights training continues from: after the load
         self.monitor = BinarizationMonitor(latent_weights(model))
         self.summary = model_summary(model) | {"binarized_layers": self.replaced}
         self.facts = {"torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
-                      "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit()}
+                      "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit(),
+                      "data_path": self.data.kind}
 
     def load(self, state: dict[str, Any]) -> None:
         """Continue from last.pt: every piece of training state, and the record so far."""
@@ -298,7 +303,7 @@ class Run:
         return self.wall_time_before + time.perf_counter() - self.t0
 
     def evaluate(self) -> dict[str, float]:
-        loader = eval_loader(self.splits.test, int(self.cfg.dataset.eval_batch_size), int(self.cfg.dataset.num_workers), self.ctx)
+        loader = self.data.test()
         with evaluation_form(self.model, "binary"):
             binary = evaluate(self.model, loader, self.settings, self.ctx)
         out = {"test_acc": binary["acc"], "test_loss": binary["loss"]}
@@ -313,9 +318,7 @@ class Run:
         cfg = self.cfg
         max_epochs = int(cfg.trainer.max_epochs)
         stop_after = cfg.trainer.stop_after_epoch
-        probe = train_loader(self.splits.train, self.batch, 0, self.ctx, int(cfg.seed), 0,
-                             drop_last=self.settings.drop_last)
-        total_steps = self.settings.steps_per_epoch(len(probe)) * max_epochs
+        total_steps = self.settings.steps_per_epoch(len(self.data.train(0))) * max_epochs
         step = TrainStep(self.net, self.optimizer, self.settings, total_steps, self.update_rule,
                          self.distiller or plain_objective, self.ctx)
         if max_epochs == 0 and not self.history:  # evaluation only (e.g. post-training binarization)
@@ -323,8 +326,7 @@ class Run:
             self.improved(0)
             self.save_epoch(0)
         for epoch in range(self.start_epoch, max_epochs):
-            loader = train_loader(self.splits.train, self.batch, int(cfg.dataset.num_workers), self.ctx, int(cfg.seed),
-                                  epoch, pin_memory=self.device.type == "cuda", drop_last=self.settings.drop_last)
+            loader = self.data.train(epoch)
             t_epoch = time.perf_counter()
             stats = train_epoch(step, self._until_stopped(loader), self.global_step, f"epoch {epoch + 1}/{max_epochs}",
                                 self.logger)

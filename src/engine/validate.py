@@ -33,6 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.core import config_tree
 from src.core.errors import UserError
+from src.engine.data_path import LOADERS
 from src.models.activations import ACTIVATIONS
 from src.quant import ACTIVATION_NORMALIZATIONS, SCALES, WEIGHT_NORMALIZATIONS
 from src.models.transformers import COMPONENTS
@@ -116,7 +117,8 @@ NODES: dict[str, dict[str, Rule]] = {
                 "max_steps_per_epoch": optional(integer(1), "the whole epoch"),
                 "stop_after_epoch": optional(integer(1), "no stop"), "mixup": optional(TARGET, "no mixup")},
     "dataset": {"name": TEXT, "num_classes": integer(1), "batch_size": integer(1), "eval_batch_size": integer(1),
-                "num_workers": integer(0), "splits": TARGET},
+                "num_workers": integer(0), "loader": one_of(*LOADERS),
+                "prefetch_factor": optional(integer(1), "torch's default"), "splits": TARGET},
     "model": {"name": TEXT, "net": TARGET, "input_size": integer(1), "pretrained_weights": optional(TARGET), "tag": optional(TEXT),
               "protocol": NODE},
     "model.protocol": {"scaling": BOOL, "normalization": BOOL, "pretrain": BOOL, "pretrain_epochs": integer(1),
@@ -140,7 +142,7 @@ NODES: dict[str, dict[str, Rule]] = {
 REQUIRED = {"": ("seed", "run_name", "output_root", "resume", "dataset", "model", "quantizer", "pipeline", "task",
                  "optimizer", "scheduler", "trainer", "logger"),
             "trainer": tuple(NODES["trainer"]), "dataset": ("name", "num_classes", "batch_size", "eval_batch_size",
-                                                             "num_workers", "splits"),
+                                                             "num_workers", "loader", "prefetch_factor", "splits"),
             "model": ("name", "net"), "quantizer": ("name",), "pipeline": ("name",), "task": ("name", "keep_fp"),
             "logger": ("name",)}
 

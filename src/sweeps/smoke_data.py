@@ -37,18 +37,19 @@ def _dump(path: Path, obj: dict) -> None:
     tmp.replace(path)
 
 
-def write_cifar10(root: Path, seed: int = 0) -> Path:
+def write_cifar10(root: Path, seed: int = 0, per_batch: int = CIFAR_PER_BATCH, test_images: int = CIFAR_TEST) -> Path:
+    """``per_batch`` images in each of the 5 training files (the official archive: 10,000)."""
     folder = Path(root) / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        n = CIFAR_TEST if name == "test_batch" else CIFAR_PER_BATCH
+        n = test_images if name == "test_batch" else per_batch
         _dump(folder / name, {"batch_label": name, "labels": rng.integers(0, 10, n).tolist(),
                               "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
                               "filenames": [f"{name}_{i}.png" for i in range(n)]})
     _dump(folder / "batches.meta", {"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072,
-                                    "num_cases_per_batch": CIFAR_PER_BATCH})
+                                    "num_cases_per_batch": per_batch})
     return folder
 
 

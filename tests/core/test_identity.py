@@ -38,7 +38,8 @@ def changed(config: dict, dotted: str, value) -> dict:
     ("output_root", "/elsewhere"), ("resume", "never"), ("logger", {"name": "wandb", "group": "g"}),
     ("cluster.partition", "cpu"), ("trainer.progress", False), ("trainer.log_every_n_steps", 7),
     ("trainer.stop_after_epoch", 3), ("trainer.device", "cuda"), ("trainer.eval_soft", False),
-    ("dataset.num_workers", 0), ("dataset.eval_batch_size", 64), ("dataset.splits.root", "/data"),
+    ("dataset.num_workers", 0), ("dataset.loader", "device"), ("dataset.prefetch_factor", 4),
+    ("dataset.eval_batch_size", 64), ("dataset.splits.root", "/data"),
     ("dataset.splits.download", False), ("hydra", {"run": {"dir": "x"}}),
 ])
 def test_keys_that_do_not_change_training_leave_the_identity_alone(config, key, value):
