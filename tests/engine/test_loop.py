@@ -115,18 +115,22 @@ def test_progress_outside_unit_interval_is_refused():
 
 def test_step_settings_are_the_trainer_config_keys():
     trainer = compose_train(["trainer.precision=bf16", "trainer.max_steps_per_epoch=7", "trainer.grad_clip=1.5",
-                             "trainer.log_every_n_steps=9", "trainer.progress=false"]).trainer
+                             "trainer.log_every_n_steps=9", "trainer.progress=false", "trainer.accumulate_grad_batches=2",
+                             "trainer.checkpoint_every_n_steps=5"]).trainer
     s = StepSettings.from_trainer(trainer, CPU)
     assert s.device == CPU
     for f in fields(StepSettings):  # every field is a trainer key of the same name and value
         if f.name != "device":
             assert getattr(s, f.name) == trainer[f.name], f.name
     assert (s.precision, s.max_steps_per_epoch, s.grad_clip, s.log_every_n_steps, s.progress) == ("bf16", 7, 1.5, 9, False)
-    assert s.steps_per_epoch(5) == 5 and s.steps_per_epoch(20) == 7
+    assert s.accumulate_grad_batches == 2 and s.checkpoint_every_n_steps == 5
+    assert s.steps_per_epoch(5) == 3 and s.steps_per_epoch(20) == 7  # 2 batches a step, the last one alone
 
 
 @pytest.mark.parametrize("key,value,valid", [
-    ("precision", "fp16", "fp32 or bf16"),
+    ("precision", "fp8", "fp32 or bf16 or fp16"),
+    ("accumulate_grad_batches", 0, "a positive integer"),
+    ("checkpoint_every_n_steps", 0, "a positive integer, or null"),
     ("log_every_n_steps", 0, "a positive integer"),
     ("max_steps_per_epoch", 0, "a positive integer, or null"),
     ("grad_clip", -1.0, "a positive max gradient norm, or null"),
