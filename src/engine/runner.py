@@ -428,7 +428,7 @@ class Run:
 
     # ----------------------------------------------------------------- results
     def record_of(self, status: str, **extra: Any) -> dict[str, Any]:
-        """results.json: ``status`` and what last.pt holds (never the epoch in progress)."""
+        """results.json: ``status`` and what last.pt holds (never a step it does not hold)."""
         return results_record(status, self.committed, self.config, self.run_dir, self.run_info(), **extra)
 
     def record(self, status: str, **extra: Any) -> dict[str, Any]:
