@@ -23,6 +23,7 @@ representable range.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -103,6 +104,15 @@ class WrapAccumulator(nn.Module):
         self._sum_rate = torch.zeros(())
         self._sum_penalty = torch.zeros(())
         self.num_forwards = 0
+
+    def window_state(self) -> dict[str, Any]:
+        """The window of :meth:`stats` so far (a mid-epoch checkpoint keeps it)."""
+        return {"sum_rate": self._sum_rate.detach().cpu().clone(), "sum_penalty": self._sum_penalty.detach().cpu().clone(),
+                "num_forwards": self.num_forwards}
+
+    def load_window_state(self, state: dict[str, Any]) -> None:
+        self._sum_rate, self._sum_penalty = state["sum_rate"].clone(), state["sum_penalty"].clone()
+        self.num_forwards = int(state["num_forwards"])
 
     def stats(self) -> dict[str, float]:
         """Mean over the forwards since :meth:`reset_stats` of the per-forward overflow rate

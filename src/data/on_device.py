@@ -64,11 +64,14 @@ class ImageTensors:
         with ``augment``, each image's offset and flip are drawn from ``generator``."""
         images = self.images[index]
         if self.augment:
-            n, device = len(index), self.images.device
-            offsets = torch.randint(0, 2 * PADDING + 1, (n, 2), generator=generator, device=device)
-            flips = torch.rand(n, generator=generator, device=device) < 0.5
-            images = crop_and_flip(images, offsets, flips)
+            images = crop_and_flip(images, *self.draws(len(index), generator))
         return normalize(images, self.mean, self.std), self.labels[index]
+
+    def draws(self, n: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The crop offsets (uniform over the 9×9 positions) and flips (p = ½) of ``n`` images."""
+        device = self.images.device
+        offsets = torch.randint(0, 2 * PADDING + 1, (n, 2), generator=generator, device=device)
+        return offsets, torch.rand(n, generator=generator, device=device) < 0.5
 
 
 class DeviceBatches:
@@ -78,13 +81,14 @@ class DeviceBatches:
     the start; no step waits for the host. Augmentation draws come from a generator on the data's
     device seeded with ``seed``, so an epoch is a function of (indices, seed)."""
 
-    def __init__(self, data: ImageTensors, index_batches: Iterable[torch.Tensor], seed: int):
+    def __init__(self, data: ImageTensors, index_batches: Iterable[torch.Tensor], seed: int, skip: int = 0):
         self.data = data
         self.index_batches = index_batches
         self.seed = seed
+        self.skip = skip  # batches already trained (mid-epoch resume): their draws are consumed, not yielded
 
     def __len__(self) -> int:
-        return len(self.index_batches)  # type: ignore[arg-type]
+        return max(len(self.index_batches) - self.skip, 0)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         chunks = [torch.as_tensor(b, dtype=torch.int64) for b in self.index_batches]
@@ -93,5 +97,9 @@ class DeviceBatches:
         device = self.data.images.device
         order = torch.cat(chunks).to(device)
         generator = torch.Generator(device=device).manual_seed(self.seed)
-        for index in order.split([len(c) for c in chunks]):
+        for i, index in enumerate(order.split([len(c) for c in chunks])):
+            if i < self.skip:
+                if self.data.augment:
+                    self.data.draws(len(index), generator)
+                continue
             yield self.data.batch(index, generator)

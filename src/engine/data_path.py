@@ -64,15 +64,17 @@ class DataPath:
             self.train_tensors = splits.train_tensors.to(device)
             self.test_tensors = splits.test_tensors.to(device)
 
-    def train(self, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        """This rank's batches of ``epoch`` (an iterable with len(), a new one each epoch)."""
+    def train(self, epoch: int, skip_batches: int = 0) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's batches of ``epoch`` (an iterable with len(), a new one each epoch), from batch
+        ``skip_batches`` on (a run resumed mid-epoch: the same batches as the uninterrupted epoch's rest)."""
         if self.kind == "device":
             indices = train_loader(range(len(self.train_tensors)), self.batch_size, 0, self.ctx, self.seed, epoch,
                                    drop_last=self.drop_last)
-            return DeviceBatches(self.train_tensors, indices, augment_seed(self.seed, epoch, self.ctx.rank))
+            return DeviceBatches(self.train_tensors, indices, augment_seed(self.seed, epoch, self.ctx.rank),
+                                 skip=skip_batches)
         return train_loader(self.splits.train, self.batch_size, self.num_workers, self.ctx, self.seed, epoch,
                             pin_memory=self.device.type == "cuda", drop_last=self.drop_last,
-                            prefetch_factor=self.prefetch_factor)
+                            prefetch_factor=self.prefetch_factor, skip_batches=skip_batches)
 
     def test(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's shard of the test split, in order (every image exactly once over the ranks)."""

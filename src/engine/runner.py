@@ -8,7 +8,9 @@ A run is a transaction on its directory (only rank 0 writes):
   4. build     data, model, initial weights, optimizer; load last.pt (a refusal here stops too);
   5. accept    the first write: temporaries of killed writes removed, .hydra/ written (``on_accept``),
                best.pt / summary.csv / results.json re-derived from last.pt where they disagree with it;
-  6. train     one commit per epoch (src.engine.run_files): last.pt, then best.pt, summary.csv, results.json.
+  6. train     one commit per epoch (src.engine.run_files): last.pt, then best.pt, summary.csv, results.json;
+               with trainer.checkpoint_every_n_steps also one of last.pt (and results.json) every n
+               optimizer steps and at a stop signal, from which the run resumes at that batch.
 
 A refusal in 1-4 (UserError, exit 2) changes nothing on disk. A finished run (last.pt at the last
 epoch) skips 4 and 6: its derived files are checked and repaired, nothing is trained.
@@ -29,7 +31,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torchvision
@@ -47,7 +49,7 @@ from src.engine.environment import git_commit, hardware, seed_everything, select
 from src.engine.init import initialise
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.data_path import DataPath
-from src.engine.loop import StepSettings, TrainStep, evaluate, plain_objective, train_epoch
+from src.engine.loop import EpochProgress, StepSettings, TrainStep, evaluate, plain_objective, train_epoch
 from src.engine.run_files import RunFiles, meta_of, results_record
 from src.engine.signals import StopSignals
 from src.engine.validate import validate
@@ -119,6 +121,8 @@ class Run:
         self.best: dict[str, Any] = {"test_acc": -1.0, "epoch": None}
         self.best_model: dict[str, torch.Tensor] | None = None
         self.committed: dict[str, Any] | None = None  # what last.pt holds (run_files.meta_of)
+        self.epoch_progress: dict[str, Any] | None = None  # a mid-epoch last.pt's epoch in progress
+        self.step_state: dict[str, Any] = {}  # the TrainStep's own state (fp16's gradient scaler)
         self.stop = stop or StopSignals()
         self.is_main = int(os.environ.get("RANK", "0")) == 0
 
@@ -240,6 +244,9 @@ class Run:
             self.load(state)
         # the flip ratio's reference signs are those of the weights training continues from: after the load
         self.monitor = BinarizationMonitor(latent_weights(model))
+        if self.epoch_progress is not None:  # the epoch's statistics so far, as the uninterrupted run has them
+            self.monitor.reference = list(self.epoch_progress["flip_reference"])
+            _load_accumulator_windows(model, self.epoch_progress["accumulators"])
         self.summary = model_summary(model) | {"binarized_layers": self.replaced}
         self.facts = {"torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
                       "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit(),
@@ -258,6 +265,8 @@ class Run:
         self.best_model = state.get("best_model")
         self.wall_time_before = state["wall_time_s"]
         self.committed = meta_of(state)
+        self.epoch_progress = state.get("epoch_progress")
+        self.step_state = state.get("train_step", {})
         restore_rng_state(state["rng"])
 
     # ------------------------------------------------------------- accept (step 5)
@@ -285,10 +294,20 @@ class Run:
                  format_summary(self.summary))
 
     # ---------------------------------------------------------------- training (step 6)
-    def checkpoint_state(self, epoch: int) -> dict[str, Any]:
+    def checkpoint_state(self, epoch: int, global_step: int | None = None,
+                         progress: EpochProgress | None = None) -> dict[str, Any]:
+        """last.pt after ``epoch`` epochs; mid-epoch (``progress``: the next epoch's first steps) also
+        what the epoch's row will need: its sums so far, the flip ratio's reference signs and the
+        accumulators' overflow windows."""
+        in_progress = None if progress is None else {
+            "steps": progress.steps, "loss_sum": progress.loss_sum, "correct": progress.correct,
+            "seen": progress.seen, "flip_reference": [r.detach().cpu().clone() for r in self.monitor.reference],
+            "accumulators": _accumulator_windows(self.model)}
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "epoch": epoch, "global_step": self.global_step,
+            "scheduler": self.scheduler.state_dict(), "epoch": epoch,
+            "global_step": self.global_step if global_step is None else global_step, "epoch_progress": in_progress,
+            "train_step": self.step.state_dict() if hasattr(self, "step") else {},
             "history": list(self.history), "best": dict(self.best), "best_model": self.best_model,
             "rng": rng_state(), "fingerprint": self.fingerprint, "wall_time_s": self.wall_time(),
             "wandb_run_id": self.logger.run_id, "config": self.config, "update_rule": self.update_rule.state_dict(),
@@ -314,25 +333,29 @@ class Run:
 
     def train(self) -> str:
         """Train up to trainer.max_epochs; "completed", or "interrupted" (stop_after_epoch or a stop
-        signal: the epoch in progress is dropped, last.pt holds the one before)."""
+        signal: the epoch in progress is dropped and last.pt holds the one before, or with
+        trainer.checkpoint_every_n_steps last.pt holds the step it stopped after)."""
         cfg = self.cfg
         max_epochs = int(cfg.trainer.max_epochs)
         stop_after = cfg.trainer.stop_after_epoch
         total_steps = self.settings.steps_per_epoch(len(self.data.train(0))) * max_epochs
-        step = TrainStep(self.net, self.optimizer, self.settings, total_steps, self.update_rule,
-                         self.distiller or plain_objective, self.ctx)
+        self.step = step = TrainStep(self.net, self.optimizer, self.settings, total_steps, self.update_rule,
+                                     self.distiller or plain_objective, self.ctx)
+        step.load_state_dict(self.step_state)
         if max_epochs == 0 and not self.history:  # evaluation only (e.g. post-training binarization)
             self.history.append({"epoch": 0, "step": 0, **self.evaluate()})
             self.improved(0)
             self.save_epoch(0)
         for epoch in range(self.start_epoch, max_epochs):
-            loader = self.data.train(epoch)
+            start = self.resumed_progress() if epoch == self.start_epoch else EpochProgress()
+            loader = self.data.train(epoch, skip_batches=start.steps * self.settings.accumulate_grad_batches)
             t_epoch = time.perf_counter()
-            stats = train_epoch(step, self._until_stopped(loader), self.global_step, f"epoch {epoch + 1}/{max_epochs}",
-                                self.logger)
-            if self.stop.requested and not self.ctx.enabled:
-                log.info("stopped in epoch %d by a signal: last.pt holds epoch %d; re-run the command to resume",
-                         epoch + 1, epoch)
+            stats = train_epoch(step, loader, self.global_step, f"epoch {epoch + 1}/{max_epochs}", self.logger, start,
+                                checkpoint=lambda progress, at: self.save_step(epoch, progress, at),
+                                stop=self._stop_requested)
+            if stats["stopped"]:
+                log.info("stopped in epoch %d by a signal: last.pt holds step %d; re-run the command to resume",
+                         epoch + 1, self.committed["global_step"] if self.committed else 0)
                 return "interrupted"
             self.global_step += stats["steps"]
             lr = self.optimizer.param_groups[0]["lr"]
@@ -361,10 +384,20 @@ class Run:
                 return "interrupted"
         return "completed"
 
-    def _until_stopped(self, loader: Any) -> Any:
-        """The loader, ending early once a stop signal arrived (single process: every rank of a
-        torchrun must take the same steps, so there the stop waits for the end of the epoch)."""
-        return loader if self.ctx.enabled else _StopAwareLoader(loader, self.stop)
+    def _stop_requested(self) -> bool:
+        """Asked before each step: a stop signal ends the epoch early in a single process (every rank
+        of a torchrun must take the same steps, so there the stop waits for the end of the epoch)."""
+        return self.stop.requested and not self.ctx.enabled
+
+    def resumed_progress(self) -> EpochProgress:
+        """The epoch in progress of a mid-epoch last.pt (none: a fresh epoch). Its sums are all
+        ranks' together: rank 0 carries them on, the others start from zero."""
+        p = self.epoch_progress
+        if p is None:
+            return EpochProgress()
+        if not self.ctx.is_main:
+            return EpochProgress(p["steps"])
+        return EpochProgress(p["steps"], p["loss_sum"], p["correct"], p["seen"])
 
     def _stop_agreed(self) -> bool:
         if not self.ctx.enabled:
@@ -375,6 +408,14 @@ class Run:
         self.best = {"test_acc": self.history[-1]["test_acc"], "epoch": epoch}
         if self.ctx.is_main:
             self.best_model = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    def save_step(self, epoch: int, progress: EpochProgress, global_step: int) -> None:
+        """A mid-epoch commit of last.pt, ``progress.steps`` steps into epoch ``epoch + 1``; the history
+        is unchanged, so best.pt and summary.csv are too: results.json follows the new last.pt."""
+        if not self.ctx.is_main:
+            return
+        self.committed = self.files.commit(self.checkpoint_state(epoch, global_step, progress))
+        self.files.write_results(self.record_of("running"))
 
     def save_epoch(self, epoch: int) -> None:
         """The epoch's commit: last.pt, then best.pt, summary.csv and results.json derived from it."""
@@ -387,7 +428,7 @@ class Run:
 
     # ----------------------------------------------------------------- results
     def record_of(self, status: str, **extra: Any) -> dict[str, Any]:
-        """results.json: ``status`` and what last.pt holds (never the epoch in progress)."""
+        """results.json: ``status`` and what last.pt holds (never a step it does not hold)."""
         return results_record(status, self.committed, self.config, self.run_dir, self.run_info(), **extra)
 
     def record(self, status: str, **extra: Any) -> dict[str, Any]:
@@ -455,20 +496,15 @@ class _NoLock:
         pass
 
 
-class _StopAwareLoader:
-    """Iterates the loader until a stop signal arrived: the step in progress finishes, no next one starts."""
+def _accumulator_windows(model: torch.nn.Module) -> dict[str, Any]:
+    """Each BWAA accumulator's overflow statistics since the epoch began (src.accum)."""
+    return {name: m.window_state() for name, m in model.named_modules() if hasattr(m, "window_state")}
 
-    def __init__(self, loader: Any, stop: StopSignals):
-        self.loader, self.stop = loader, stop
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[Any]:
-        for batch in self.loader:
-            if self.stop.requested:
-                return
-            yield batch
+def _load_accumulator_windows(model: torch.nn.Module, windows: dict[str, Any]) -> None:
+    for name, m in model.named_modules():
+        if name in windows:
+            m.load_window_state(windows[name])
 
 
 def _configured(key: str, build: Callable[[], Any]) -> Any:

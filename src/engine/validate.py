@@ -34,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.core import config_tree
 from src.core.errors import UserError
 from src.engine.data_path import LOADERS
+from src.engine.loop import PRECISIONS
 from src.models.activations import ACTIVATIONS
 from src.quant import ACTIVATION_NORMALIZATIONS, SCALES, WEIGHT_NORMALIZATIONS
 from src.models.transformers import COMPONENTS
@@ -110,11 +111,13 @@ NODES: dict[str, dict[str, Rule]] = {
          "run_id": optional(TEXT),
          "dataset": NODE, "model": NODE, "quantizer": NODE, "pipeline": NODE, "task": NODE, "optimizer": TARGET,
          "scheduler": TARGET, "trainer": NODE, "logger": NODE, "cluster": ANY},  # cluster: the slurm launcher's
-    "trainer": {"max_epochs": integer(0), "device": DEVICE, "precision": one_of("fp32", "bf16"),
+    "trainer": {"max_epochs": integer(0), "device": DEVICE, "precision": one_of(*PRECISIONS),
                 "channels_last": BOOL, "deterministic": BOOL,
                 "grad_clip": optional(number(0, lo_open=True), "no clipping"), "progress": BOOL,
                 "log_every_n_steps": integer(1), "eval_soft": BOOL,
                 "max_steps_per_epoch": optional(integer(1), "the whole epoch"),
+                "accumulate_grad_batches": integer(1),
+                "checkpoint_every_n_steps": optional(integer(1), "checkpoints at epoch ends only"),
                 "stop_after_epoch": optional(integer(1), "no stop"), "mixup": optional(TARGET, "no mixup")},
     "dataset": {"name": TEXT, "num_classes": integer(1), "batch_size": integer(1), "eval_batch_size": integer(1),
                 "num_workers": integer(0), "loader": one_of(*LOADERS),

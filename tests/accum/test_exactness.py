@@ -96,6 +96,46 @@ def test_linear_under_bf16_autocast_matches_int8_register():
     np.testing.assert_array_equal(direct.numpy().astype(np.int64), ref)
 
 
+def test_linear_under_fp16_autocast_matches_int8_register():
+    """trainer.precision=fp16: sums above 2048 are not float16 numbers (their spacing is 2 and more), so
+    a float16 accumulation is inexact; the accumulation stays float32 with autocast off, and exact."""
+    rng = np.random.default_rng(2)
+    x = signs(rng, (2, 5000), 0.97)
+    w = signs(rng, (4, 5000), 0.97)
+    w[::2] *= -1
+    ref = linear_reference(x, w, 8)
+    xt, wt = torch.tensor(x, dtype=torch.float16), torch.tensor(w, dtype=torch.float32)
+    accumulator = WrapAccumulator(bits=8).eval()
+    with torch.autocast(device_type="cpu", dtype=torch.float16):
+        naive = F.linear(xt, wt)
+        acc = accumulate_linear(xt, wt)
+        out = accumulator(acc)
+    assert naive.dtype == torch.float16
+    assert not torch.equal(naive.float(), torch.tensor(x @ w.T, dtype=torch.float32))  # fp16 is not exact
+    assert acc.dtype == out.dtype == torch.float32
+    np.testing.assert_array_equal(acc.numpy().astype(np.int64), x @ w.T)
+    np.testing.assert_array_equal(out.numpy().astype(np.int64), ref)
+
+
+def test_conv_under_fp16_autocast_matches_int8_register():
+    rng = np.random.default_rng(3)
+    x = signs(rng, (1, 321, 4, 4), 0.98)  # 321·9 terms: odd sums above 2048, between float16 numbers
+    w = signs(rng, (2, 321, 3, 3), 0.98)
+    w[1] *= -1
+    ref = conv2d_reference(x, w, 8, padding=1)
+    xt, wt = torch.tensor(x, dtype=torch.float16), torch.tensor(w, dtype=torch.float16)
+    accumulator = WrapAccumulator(bits=8).eval()
+    with torch.autocast(device_type="cpu", dtype=torch.float16):
+        naive = F.conv2d(xt, wt, padding=1)
+        out = accumulator(accumulate_conv2d(xt, wt, padding=1))
+        direct = wrapped_conv2d(xt, wt, 8, padding=1)
+    assert naive.dtype == torch.float16
+    assert not torch.equal(naive.float(), torch.tensor(conv2d_unwrapped(x, w, padding=1), dtype=torch.float32))
+    assert out.dtype == direct.dtype == torch.float32
+    np.testing.assert_array_equal(out.numpy().astype(np.int64), ref)
+    np.testing.assert_array_equal(direct.numpy().astype(np.int64), ref)
+
+
 def test_conv_under_bf16_autocast_matches_int8_register():
     rng = np.random.default_rng(1)
     x = signs(rng, (1, 32, 4, 4), 0.98)

@@ -102,6 +102,17 @@ def test_device_batches_follow_the_index_batches_and_repeat_for_a_seed():
     assert list(DeviceBatches(data, [], seed=4)) == []
 
 
+def test_skipping_batches_gives_the_rest_of_the_uninterrupted_epoch():
+    """Mid-epoch resume: the batches after the first k, augmentation draws included, bit for bit."""
+    data = ImageTensors(_images(12, seed=3), torch.arange(12), CIFAR_MEAN, CIFAR_STD, augment=True)
+    order = [torch.tensor([5, 1, 7]), torch.tensor([0, 2, 9]), torch.tensor([3, 11, 4]), torch.tensor([8, 6, 10])]
+    whole = list(DeviceBatches(data, order, seed=4))
+    rest = DeviceBatches(data, order, seed=4, skip=2)
+    assert len(rest) == 2
+    for (x, y), (x_whole, y_whole) in zip(rest, whole[2:], strict=True):
+        assert torch.equal(x, x_whole) and torch.equal(y, y_whole)
+
+
 def test_images_view_of_the_numpy_array_becomes_contiguous_on_the_device():
     array = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     view = torch.from_numpy(array).permute(0, 3, 1, 2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import logging
+import math
 import sys
 from dataclasses import fields, replace
 
@@ -19,11 +20,12 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from conftest import compose_train
-from src.core.errors import UserError
+from src.core.errors import Diverged, UserError
 from src.engine.distributed import DistContext
 from src.engine.loggers import NullLogger
 from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, train_epoch, train_loader
 from src.quant.hooks import evaluation_form, set_progress
+from src.quant.updates import ProximalUpdate
 
 CPU = torch.device("cpu")
 
@@ -115,18 +117,22 @@ def test_progress_outside_unit_interval_is_refused():
 
 def test_step_settings_are_the_trainer_config_keys():
     trainer = compose_train(["trainer.precision=bf16", "trainer.max_steps_per_epoch=7", "trainer.grad_clip=1.5",
-                             "trainer.log_every_n_steps=9", "trainer.progress=false"]).trainer
+                             "trainer.log_every_n_steps=9", "trainer.progress=false", "trainer.accumulate_grad_batches=2",
+                             "trainer.checkpoint_every_n_steps=5"]).trainer
     s = StepSettings.from_trainer(trainer, CPU)
     assert s.device == CPU
     for f in fields(StepSettings):  # every field is a trainer key of the same name and value
         if f.name != "device":
             assert getattr(s, f.name) == trainer[f.name], f.name
     assert (s.precision, s.max_steps_per_epoch, s.grad_clip, s.log_every_n_steps, s.progress) == ("bf16", 7, 1.5, 9, False)
-    assert s.steps_per_epoch(5) == 5 and s.steps_per_epoch(20) == 7
+    assert s.accumulate_grad_batches == 2 and s.checkpoint_every_n_steps == 5
+    assert s.steps_per_epoch(5) == 3 and s.steps_per_epoch(20) == 7  # 2 batches a step, the last one alone
 
 
 @pytest.mark.parametrize("key,value,valid", [
-    ("precision", "fp16", "fp32 or bf16"),
+    ("precision", "fp8", "fp32 or bf16 or fp16"),
+    ("accumulate_grad_batches", 0, "a positive integer"),
+    ("checkpoint_every_n_steps", 0, "a positive integer, or null"),
     ("log_every_n_steps", 0, "a positive integer"),
     ("max_steps_per_epoch", 0, "a positive integer, or null"),
     ("grad_clip", -1.0, "a positive max gradient norm, or null"),
@@ -251,3 +257,160 @@ def test_with_mixup_an_incomplete_last_batch_is_dropped_and_an_odd_batch_refused
     step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), mixing, total_steps=1)
     with pytest.raises(UserError, match="trainer.mixup needs an even batch per rank, got 5 images"):
         step(torch.randn(5, 3, 4, 4), torch.zeros(5, dtype=torch.long), 0)
+
+
+# ------------------------------------------------------------------ read points and divergence
+
+def _batches(n_batches, size, nan_at=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = [(torch.randn(size, 4, generator=g), torch.randint(0, 3, (size,), generator=g)) for _ in range(n_batches)]
+    if nan_at is not None:
+        out[nan_at][0][0, 0] = float("nan")
+    return out
+
+
+def test_a_non_finite_step_is_caught_at_the_next_read_point_and_never_checkpointed():
+    """A NaN in the batch of step 5: the steps go on without a sync until the read point of step 6
+    (checkpoint_every_n_steps=2), which raises Diverged at step 5 exactly; the last checkpoint is
+    step 4's, with the weights of a clean run after 4 steps."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    clean = copy.deepcopy(model)
+    calls, saved = [], []
+
+    def objective(x, logits, loss):
+        calls.append(1)
+        return loss
+
+    settings = StepSettings(device=CPU, progress=False, log_every_n_steps=1000, checkpoint_every_n_steps=2)
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), settings, 8, objective=objective)
+    with pytest.raises(Diverged) as caught:
+        train_epoch(step, _batches(8, 4, nan_at=5), global_step=0, desc="t",
+                    checkpoint=lambda progress, at: saved.append((at, progress, copy.deepcopy(model.state_dict()))))
+    assert caught.value.step == 5 and math.isnan(caught.value.loss)
+    assert len(calls) == 6                              # steps 0..5 ran; step 6 never started
+    assert [at for at, _, _ in saved] == [2, 4] and saved[-1][1].steps == 4
+    train_epoch(TrainStep(clean, torch.optim.SGD(clean.parameters(), lr=0.1, momentum=0.9),
+                          StepSettings(device=CPU, progress=False), 8), _batches(8, 4)[:4], global_step=0, desc="t")
+    for key, tensor in clean.state_dict().items():
+        assert torch.equal(saved[-1][2][key], tensor), key
+
+
+def test_divergence_stops_the_epoch_at_its_end_without_log_or_checkpoint_points():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), StepSettings(device=CPU, progress=False), 4)
+    with pytest.raises(Diverged, match="at step 12"):
+        train_epoch(step, _batches(4, 4, nan_at=2), global_step=10, desc="t")
+
+
+# ---------------------------------------------------------------------- gradient accumulation
+
+class ClipCounter(ProximalUpdate):
+    """ProxQuant's update rule, counting its before/after-step calls."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+
+    def before_step(self):
+        self.calls.append("before")
+        super().before_step()
+
+    def after_step(self, lr):
+        self.calls.append("after")
+        super().after_step(lr)
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("grad_clip", [None, 0.5])
+@pytest.mark.parametrize("images", [24, 20, 22])  # 20: a group of 2 batches; 22: a group whose last batch has 2 images
+def test_k_micro_batches_make_the_update_of_one_batch_of_k_times_the_images(images, grad_clip):
+    """accumulate_grad_batches=3 on batches of 4 against batches of 12 (a BN-free model, SGD with
+    momentum, grad clip and ProxQuant's prox + clip): the same weights after the epoch's 2 steps, and
+    the progress, clip and update rule act once per optimizer step."""
+    data = _batches(1, images)[0]
+    results = []
+    for batch, k in ((12, 1), (4, 3)):
+        model = _mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
+        rule = ClipCounter([model[0].weight], opt, lam_end=0.5)
+        settings = StepSettings(device=CPU, progress=False, grad_clip=grad_clip, accumulate_grad_batches=k)
+        loader = [(data[0][i:i + batch], data[1][i:i + batch]) for i in range(0, images, batch)]
+        stats = train_epoch(TrainStep(model, opt, settings, 4, rule), loader, global_step=1, desc="t")
+        assert stats["steps"] == 2 and stats["images"] == images
+        assert rule.calls == ["before", "after"] * 2 and rule.progress == 2 / 4
+        results.append((model, stats))
+    (one, one_stats), (micro, micro_stats) = results
+    for a, b in zip(one.parameters(), micro.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert micro_stats["train_loss"] == pytest.approx(one_stats["train_loss"], rel=1e-6)
+    assert micro_stats["train_acc"] == one_stats["train_acc"]
+
+
+# ------------------------------------------------------------------------------ fp16
+
+class InfGradient:
+    """Makes the next backward's gradient of ``weight`` infinite (an fp16 overflow) while on."""
+
+    def __init__(self, weight):
+        self.on = False
+        weight.register_hook(lambda g: g * float("inf") if self.on else g)
+
+
+def test_fp16_a_step_the_scaler_skips_runs_no_optimizer_step_and_no_update_rule():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    rule = ClipCounter([model[0].weight], opt, lam_end=0.5)
+    step = TrainStep(model, opt, StepSettings(device=CPU, precision="fp16", grad_clip=1.0), 10, rule)
+    x, y = _batches(1, 8)[0]
+    inf = InfGradient(model[0].weight)
+    step(x, y, 0)
+    assert rule.calls == ["before", "after"]
+    weights, momenta = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()["state"])
+    scale = step.scaler.get_scale()
+    inf.on = True
+    loss, _ = step(x, y, 1)
+    assert torch.isfinite(loss)                                  # not a divergence: the gradient overflowed
+    assert rule.calls == ["before", "after"] and not rule.frozen  # no prox, no clip, no rPC move
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, weights[key]), key
+    for i, state in opt.state_dict()["state"].items():
+        assert torch.equal(state["momentum_buffer"], momenta[i]["momentum_buffer"])
+    assert step.scaler.get_scale() == scale / 2
+    step.raise_if_diverged()                                     # nothing recorded
+    inf.on = False
+    step(x, y, 2)
+    assert rule.calls == ["before", "after"] * 2
+    assert not torch.equal(model[0].weight, weights["0.weight"])
+
+
+def test_fp16_clip_acts_on_the_unscaled_gradient():
+    """SGD with lr 1 moves the weights by exactly the clipped gradient: its norm is grad_clip, not
+    grad_clip / S as a clip of the scaled gradient would give."""
+    model = _mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=1.0),
+                     StepSettings(device=CPU, precision="fp16", grad_clip=0.01), 1)
+    x, y = _batches(1, 8)[0]
+    step(10 * x, y, 0)
+    moved = torch.cat([(b - p.detach()).flatten() for b, p in zip(before, model.parameters())])
+    assert step.scaler.get_scale() == 65536.0
+    assert moved.norm().item() == pytest.approx(0.01, rel=1e-3)
+
+
+def test_fp16_scaler_state_is_the_steps_state():
+    model = _mlp()
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), StepSettings(device=CPU, precision="fp16"), 4)
+    inf = InfGradient(model[0].weight)
+    inf.on = True
+    step(*_batches(1, 4)[0], 0)
+    state = step.state_dict()
+    again = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), StepSettings(device=CPU, precision="fp16"), 4)
+    again.load_state_dict(state)
+    assert again.scaler.get_scale() == step.scaler.get_scale() == 32768.0
+    assert TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), StepSettings(device=CPU), 4).state_dict() == {}

@@ -4,11 +4,15 @@ metrics of an uninterrupted run with the same seed (bit for bit on CPU)."""
 from __future__ import annotations
 
 import csv
+import signal
 
 import pytest
 import torch
 
-from conftest import read_results, run_cli
+from conftest import compose_train, read_results, run_cli
+from src.engine.loop import TrainStep
+from src.engine.runner import Run
+from src.engine.signals import StopSignals
 
 pytestmark = pytest.mark.slow  # CLI, subprocess or training runs: make test-full
 
@@ -98,3 +102,65 @@ def test_deit_recipe_resumes_to_identical_result(output_root):
     assert a["scheduler"] == b["scheduler"]
     rows = _rows(output_root / "runs" / "straight")
     assert rows == _rows(resumed_dir) and [float(r["lr"]) for r in rows] == [1e-6, 1e-6, 1e-6 + (5e-4 - 1e-6) / 5]
+
+
+# Mid-epoch checkpoints (trainer.checkpoint_every_n_steps=2): last.pt at global steps 2, 4 and 8 (and at
+# the epoch ends 3, 6, 9); BNN++ on BWAA, so the flip-ratio reference and the accumulators' overflow
+# windows of the epoch in progress must be carried over too.
+MID = ["dataset=fake", "dataset.splits.train_size=48", "dataset.splits.test_size=16", "dataset.batch_size=16",
+       "model=resnet20", "quantizer=bnnpp", "task=bwaa", "trainer.max_epochs=3", "trainer.progress=false",
+       "optimizer.lr=0.05", "trainer.checkpoint_every_n_steps=2"]
+
+
+def _same_run(a_dir, b_dir):
+    a = torch.load(a_dir / "checkpoints" / "last.pt", weights_only=False)
+    b = torch.load(b_dir / "checkpoints" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 3 and a["global_step"] == b["global_step"] == 9
+    assert a["epoch_progress"] is b["epoch_progress"] is None
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    assert _rows(a_dir) == _rows(b_dir)
+    assert read_results(b_dir)["status"] == "completed"
+
+
+def test_mid_epoch_checkpoint_resumes_at_the_exact_batch(tmp_path, monkeypatch):
+    """Killed right after the mid-epoch commit of step 4, or stopped by a signal after step 5 (a
+    commit there): the same command resumes at the next batch and ends bit for bit as a run that
+    was never interrupted, with the same per-epoch rows (train loss, flip ratio, overflow rates)."""
+    cfg = compose_train(MID)
+    Run(cfg, tmp_path / "straight").execute()
+    assert "train_overflow_rate/layers.0.conv1" in _rows(tmp_path / "straight")[0]
+
+    commit = Run.save_step
+
+    def killed_after_step_4(self, epoch, progress, at):
+        commit(self, epoch, progress, at)
+        if at == 4:
+            raise KeyboardInterrupt  # as a kill right after the commit
+    monkeypatch.setattr(Run, "save_step", killed_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        Run(cfg, tmp_path / "killed").execute()
+    monkeypatch.undo()
+    held = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=False)
+    assert (held["epoch"], held["global_step"], held["epoch_progress"]["steps"]) == (1, 4, 1)
+    assert len(_rows(tmp_path / "killed")) == 1
+    Run(cfg, tmp_path / "killed").execute()
+    _same_run(tmp_path / "straight", tmp_path / "killed")
+
+    stop = StopSignals()
+    finish = TrainStep.finish
+
+    def signal_after_step_5(self):
+        finish(self)
+        if self.t == 4:  # the step that makes global step 5
+            stop.signum = signal.SIGTERM
+    monkeypatch.setattr(TrainStep, "finish", signal_after_step_5)
+    assert Run(cfg, tmp_path / "stopped", stop=stop).execute()["status"] == "interrupted"
+    monkeypatch.undo()
+    assert read_results(tmp_path / "stopped")["steps"] == 5
+    held = torch.load(tmp_path / "stopped" / "checkpoints" / "last.pt", weights_only=False)
+    assert (held["epoch"], held["global_step"], held["epoch_progress"]["steps"]) == (1, 5, 2)
+    Run(cfg, tmp_path / "stopped").execute()
+    _same_run(tmp_path / "straight", tmp_path / "stopped")
