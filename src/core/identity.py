@@ -8,6 +8,8 @@ keys) of the resolved training config, after
 - dropping what does not change training: labels (``cell``, ``run_id``, ``run_name``,
   ``experiment_name``), logging and progress display, where the run is stored and executed (paths,
   device, data path and loader workers, cluster profile), resume and stop settings (:data:`IDENTITY_FREE_KEYS`);
+- dropping a key added later at its neutral value (:data:`NEUTRAL_DEFAULTS`: one batch per step is what
+  every run did before ``trainer.accumulate_grad_batches`` existed);
 - writing a checkpoint that lies in a sweep's run directory (``.../<name>_<id>/checkpoints/*.pt``)
   as ``run:<id>``, so an FT run is identified by its parent's identity, not by a path.
 """
@@ -28,6 +30,9 @@ IDENTITY_FREE_KEYS = (
     "trainer.eval_soft", "dataset.num_workers", "dataset.loader", "dataset.prefetch_factor", "dataset.eval_batch_size",
     "dataset.splits.root", "dataset.splits.download",
 )
+# keys added after runs existed, dropped at the value that trains exactly as before the key existed:
+# existing identities (and resumable runs) stay valid
+NEUTRAL_DEFAULTS = {"trainer.accumulate_grad_batches": 1}
 CHECKPOINT_KEYS = ("pipeline.checkpoint",)
 ID_LENGTH = 12
 _SWEEP_CHECKPOINT = re.compile(rf"_([0-9a-f]{{{ID_LENGTH}}})[/\\]checkpoints[/\\][^/\\]+$")
@@ -46,11 +51,16 @@ def identity_config(config: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for key, value in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            if path not in IDENTITY_FREE_KEYS:
+            if path not in IDENTITY_FREE_KEYS and not is_neutral(path, value):
                 out[str(key)] = keep(value, path)
         return out
 
     return keep(config, "")
+
+
+def is_neutral(path: str, value: Any) -> bool:
+    """Whether the dotted key ``path`` holds the value at which it changes nothing (NEUTRAL_DEFAULTS)."""
+    return path in NEUTRAL_DEFAULTS and value == NEUTRAL_DEFAULTS[path] and not isinstance(value, bool)
 
 
 def run_id(config: dict[str, Any]) -> str:

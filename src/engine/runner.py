@@ -40,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from src.core.checkpoint import load_checkpoint, load_matching, restore_rng_state, rng_state
-from src.core.identity import IDENTITY_FREE_KEYS
+from src.core.identity import IDENTITY_FREE_KEYS, is_neutral
 from src.core.errors import Diverged, UserError
 from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
@@ -86,7 +86,7 @@ def config_fingerprint(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, f"{prefix}.{k}" if prefix else str(k))
-        elif not any(prefix == k or prefix.startswith(k + ".") for k in RESUME_FREE_KEYS):
+        elif not any(prefix == k or prefix.startswith(k + ".") for k in RESUME_FREE_KEYS) and not is_neutral(prefix, node):
             flat[prefix] = node
 
     walk(config, "")

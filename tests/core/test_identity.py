@@ -49,10 +49,18 @@ def test_keys_that_do_not_change_training_leave_the_identity_alone(config, key, 
 @pytest.mark.parametrize("key, value", [
     ("seed", 1), ("optimizer.lr", 0.02), ("trainer.max_epochs", 7), ("quantizer.weight.mu_end", 31.0),
     ("model.net.activation", "relu"), ("dataset.batch_size", 64), ("task.keep_fp", ["first"]),
-    ("trainer.precision", "bf16"), ("dataset.splits.train_subset", 5000),
+    ("trainer.precision", "bf16"), ("dataset.splits.train_subset", 5000), ("trainer.accumulate_grad_batches", 2),
 ])
 def test_every_training_key_changes_the_identity(config, key, value):
     assert identity.run_id(changed(config, key, value)) != identity.run_id(config)
+
+
+def test_a_key_added_later_at_its_neutral_value_keeps_the_identities_of_older_runs(config):
+    """One batch per step is what every run did before trainer.accumulate_grad_batches existed."""
+    older = copy.deepcopy(config)
+    del older["trainer"]["accumulate_grad_batches"]
+    assert identity.run_id(older) == identity.run_id(config)
+    assert identity.run_id(changed(config, "trainer.accumulate_grad_batches", 4)) != identity.run_id(older)
 
 
 def test_a_parent_counts_by_its_identity_not_its_path(config):
