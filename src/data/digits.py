@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from src.core.errors import UserError
-from src.data.splits import Splits, TransformFactory
+from src.data.splits import Splits, TransformFactory, take_subset
 
 
 def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,9 +29,11 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
 
 
 def build_digits(image_size: int = 32, test_fraction: float = 0.2, split_seed: int = 0,
-                 train_transform: TransformFactory | None = None) -> Splits:
+                 train_transform: TransformFactory | None = None, train_subset: int | None = None,
+                 test_subset: int | None = None) -> Splits:
     """``train_transform`` must stay null: the digits are tensors prepared once, and image
-    augmentation recipes (augment=deit) act on images as they are loaded."""
+    augmentation recipes (augment=deit) act on images as they are loaded. ``train_subset`` /
+    ``test_subset``: a fixed random subset of each split, as for the other datasets."""
     from sklearn.datasets import load_digits
 
     if train_transform is not None:
@@ -48,8 +50,8 @@ def build_digits(image_size: int = 32, test_fraction: float = 0.2, split_seed: i
     labels = torch.tensor(digits.target, dtype=torch.long)
     train_idx, test_idx = _stratified_split(digits.target, test_fraction, split_seed)
     return Splits(
-        train=TensorDataset(images[train_idx], labels[train_idx]),
-        test=TensorDataset(images[test_idx], labels[test_idx]),
+        train=take_subset(TensorDataset(images[train_idx], labels[train_idx]), train_subset),
+        test=take_subset(TensorDataset(images[test_idx], labels[test_idx]), test_subset),
         num_classes=10,
         image_size=image_size,
     )

@@ -207,7 +207,7 @@ def _overrides(spec: dict, settings: dict, run: RunCell, data_root: Path) -> tup
                  *(block.get("overrides") or []), *((block.get("task_overrides") or {}).get(cell["task"]) or []),
                  *((spec.get("method_overrides") or {}).get(cell["method"]) or []), *run.variant_overrides,
                  *(settings.get("overrides") or []), *((settings.get("dataset_overrides") or {}).get(dataset) or [])]
-    if settings.get("fabricate_data"):
+    if settings.get("fabricate_data") and dataset in smoke_data.FABRICATED:  # digits ship with scikit-learn
         overrides.append(f"dataset.splits.root={smoke_data.dataset_root(data_root, dataset)}")
     return epochs, overrides
 

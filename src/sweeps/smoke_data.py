@@ -19,6 +19,9 @@ IMAGENET_CLASSES = 4
 IMAGENET_PER_CLASS = {"train": 4, "val": 4}
 
 
+FABRICATED = ("cifar10", "cifar100", "imagenet")  # the datasets :func:`ensure` writes files for
+
+
 def dataset_root(root: Path, dataset: str) -> Path:
     """Where :func:`ensure` puts a dataset's files: the CIFAR folders under ``root`` itself, the
     ImageNet tree in ``root/imagenet`` (the ``dataset.splits.root`` of a smoke run)."""

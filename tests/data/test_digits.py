@@ -32,3 +32,12 @@ def test_split_is_fixed_by_seed():
 def test_an_image_augmentation_recipe_is_refused_for_the_prepared_tensors():
     with pytest.raises(UserError, match="the digits are prepared tensors.*drop augment= for dataset=digits"):
         build_digits(train_transform=lambda **kwargs: None)
+
+
+def test_subsets_are_fixed_parts_of_each_split():
+    whole, part = build_digits(), build_digits(train_subset=100, test_subset=16)
+    assert (len(part.train), len(part.test)) == (100, 16)
+    train = {tuple(whole.train[i][0].flatten()[:64].tolist()) for i in range(len(whole.train))}
+    assert all(tuple(part.train[i][0].flatten()[:64].tolist()) in train for i in range(100))   # drawn from train only
+    again = build_digits(train_subset=100, test_subset=16)
+    assert all(torch.equal(part.test[i][0], again.test[i][0]) for i in range(16))            # the same every run
