@@ -12,6 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from src.core import run_names  # noqa: F401  the resolvers of configs/train.yaml, for compose() in tests
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TRAIN = ROOT / "src" / "train.py"
