@@ -1,6 +1,6 @@
 """One command per paper table or figure: launch the missing runs of its sweep, then render it.
 
-    python scripts/reproduce.py <paper>/<table>|all [scale=paper|mini|smoke] [launcher=local|slurm]
+    python scripts/reproduce.py <paper>/<table>|all scale=paper|mini|smoke [launcher=local|slurm]
         [--dry-run] [--only key=v1,v2 ...] [--output-root DIR] [--tables DIR] [--figures DIR]
         [--tflops T] [-- extra train overrides, e.g. trainer.device=cuda logger=wandb]
 
@@ -14,6 +14,10 @@ again, and a run another process is training (a second invocation) is waited for
 launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml).
 --dry-run lists the runs it would launch with their estimated cost and the other tables that read
 them, and launches nothing; ``all --dry-run`` counts and prices the runs of every table once.
+A launch needs its scale named: a bare ``reproduce.py <table>`` exits 2 with the choices rather
+than start the paper budget (hundreds of GPU-hours for some tables) by default; --dry-run without a
+scale prices the paper budget. Before it launches, the command prints the number of unique runs,
+how many are left to launch and their estimated GPU-hours.
 
 Exit code: 0 when every run of the sweep completed, 1 when some did not (listed), 2 on bad input.
 """
@@ -37,6 +41,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_tables  # noqa: E402
 
 
+# what each scale of configs/reproduce/scales.yaml is for (the refusal of a launch without a scale lists them)
+SCALE_USE = {"smoke": "fabricated data and tiny models, one step: minutes on a CPU, checks the whole path",
+             "mini": "a workstation: few epochs on a data subset, one seed",
+             "paper": "the published budget and seeds: `--dry-run scale=paper` prints its runs and GPU-hours first"}
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="key=value arguments: scale=..., launcher=...; anything after -- is "
@@ -58,7 +68,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         argv, extra = argv[:cut], argv[cut + 1:]
     args = p.parse_args(argv)
     args.extra = extra
-    settings = {"scale": "paper", "launcher": "local"}
+    settings = {"scale": None, "launcher": "local"}
     for item in args.settings:
         key, sep, value = item.partition("=")
         if not sep or key not in settings:
@@ -78,6 +88,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
         only[key] = values.split(",")
     args.only_map = only
     return args
+
+
+def missing_scale(table: str) -> UserError:
+    choices = "; ".join(f"scale={s} ({SCALE_USE.get(s, 'configs/reproduce/scales.yaml')})" for s in spec_files.scales())
+    return UserError(f"name the scale to launch {table} at: {choices}. Nothing was launched: a bare command does not "
+                     f"start the paper budget.")
+
+
+def announce(plans: list[spec.Plan]) -> None:
+    """Before anything starts: the unique runs of the command (a run several tables read counts
+    once), how many are left to launch, and their estimated cost."""
+    unique = {j.run_id: (p, j) for p in plans for j in p.jobs}
+    todo = [j for p, j in unique.values() if launch.status(p.run_dir(j)) not in ("completed", *launch.REPORT)]
+    hours = sum(j.gpu_hours for j in todo)
+    label = plans[0].table if len(plans) == 1 else f"{len(plans)} tables"
+    print(f"[reproduce] {label} at scale={plans[0].scale}: {len(unique)} unique runs, {len(todo)} to launch, "
+          f"estimated {hours:.2f} GPU-hours (configs/reproduce/cost.yaml; --dry-run lists them)", flush=True)
 
 
 def dry_run(plan: spec.Plan) -> None:
@@ -125,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         tables = spec_files.list_specs() if args.table == "all" else [args.table]
         if args.table == "all" and args.only_map:
             raise UserError("--only selects cells of one table; with `all` give no --only")
+        for table in tables:
+            spec_files.load_spec(table)  # an unknown table is named before a missing scale
+        if args.scale is None:
+            if not args.dry_run:
+                raise missing_scale(args.table)
+            args.scale = "paper"  # a dry run launches nothing: it prices the published budget
         if args.dry_run and args.table == "all":
             dry_run_all(spec.plan_many(tables, args.scale, output_root, tflops=args.tflops, extra=args.extra))
             return 0
@@ -134,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             spec.find_shared(plans[0], output_root, extra=args.extra)
             dry_run(plans[0])
             return 0
+        announce(plans)
         if spec_files.load_scale(args.scale).get("fabricate_data"):
             smoke_data.ensure(output_root / "smoke_data", {j.cell["dataset"] for p in plans for j in p.jobs})
         outcomes = [launch.launch(p, output_root, args.launcher, args.extra) for p in plans]

@@ -134,6 +134,23 @@ def _refuse_sweep_specs(arguments: list[str]) -> None:
         sys.exit(EXIT_CODES["user_error"])
 
 
+def resolvable_hydra_cfg(arguments: list[str]) -> list[str]:
+    """``--cfg hydra --resolve``: Hydra prints its own node after dropping every other one, so its
+    interpolations of the run's keys (``${output_root}``, ``${run_name}``, ``${cluster.*}``) cannot
+    resolve. The same node selected from the whole config (``--cfg all --package hydra``) can."""
+    flags = {"--cfg", "-c"}
+    asks_hydra = any((a in flags and b == "hydra") for a, b in zip(arguments, arguments[1:])) or "--cfg=hydra" in arguments
+    resolves = "--resolve" in arguments or "-r" in arguments
+    packaged = any(a in ("--package", "-p") or a.startswith("--package=") for a in arguments)
+    if not (asks_hydra and resolves) or packaged:
+        return arguments
+    out = ["--cfg=all" if a == "--cfg=hydra" else a for a in arguments]
+    for i in range(len(out) - 1):
+        if out[i] in flags and out[i + 1] == "hydra":
+            out[i + 1] = "all"
+    return [*out, "--package", "hydra"]
+
+
 def _quiet_non_main_ranks() -> None:
     """Under torchrun only rank 0 writes files and logs: the other ranks get Hydra overrides
     that switch off its log files and its saved copy of the config."""
@@ -143,6 +160,7 @@ def _quiet_non_main_ranks() -> None:
 
 if __name__ == "__main__":
     _refuse_sweep_specs(sys.argv[1:])
+    sys.argv[1:] = resolvable_hydra_cfg(sys.argv[1:])
     _quiet_non_main_ranks()
     main()
     if multirun.incomplete_jobs():

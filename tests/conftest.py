@@ -12,6 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from src.core import run_names  # noqa: F401  the resolvers of configs/train.yaml, for compose() in tests
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TRAIN = ROOT / "src" / "train.py"
@@ -31,8 +33,8 @@ def compose_train(overrides: list[str] | None = None) -> DictConfig:
 
 def cli_env(output_root: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PROXBIN_OUTPUT=str(output_root), WANDB_MODE="offline", WANDB_SILENT="true",
-               PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0", **extra)
+    env.update({"PROXBIN_OUTPUT": str(output_root), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **extra})  # extra wins
     return env
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from src.core import run_names  # noqa: F401  registers ${run_suffix:} and ${sweep_name:} of configs/train.yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "configs"
 

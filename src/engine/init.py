@@ -5,7 +5,11 @@ Every tensor of the model must come from the weights, except the classifier head
 Conv2d/Linear, task.keep_fp's 'last'), which may differ (e.g. 1000 -> 10 classes);
 ``pipeline.strict=true`` allows no difference, ``pipeline.partial=true`` any (e.g. a ResNet-32 from
 a ResNet-20's weights: what matches is loaded, the rest keeps its initialisation, all listed in
-results.json)."""
+results.json and on the console).
+
+A proxbin checkpoint holds the config it was trained with: fine-tuning from weights trained with
+another activation (``model.net.activation``, ReLU for BW/FP vs hard tanh for BWA) is warned about,
+since the network then starts from features computed by another non-linearity."""
 
 from __future__ import annotations
 
@@ -23,9 +27,12 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
     """Apply the pipeline's initialisation; e2e keeps the random init and returns None."""
     if pipeline.name == "e2e":
         return None
+    warnings: list[str] = []
     if pipeline.get("checkpoint"):
-        state = model_state_from(load_checkpoint(pipeline.checkpoint))
+        checkpoint = load_checkpoint(pipeline.checkpoint)
+        state = model_state_from(checkpoint)
         source = str(pipeline.checkpoint)
+        warnings += activation_warnings(checkpoint, model_cfg, source)
     elif pipeline.get("pretrained"):
         loader = model_cfg.get("pretrained_weights")
         if loader is None:
@@ -52,7 +59,37 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
             "pipeline=ft needs initial weights: set pipeline.checkpoint=/path/to/fp/best.pt (a proxbin "
             "checkpoint or a plain state_dict) or pipeline.pretrained=true"
         )
-    return {"source": source, **load_matching(model, state, may_differ(model, pipeline))}
+    report = {"source": source, **load_matching(model, state, may_differ(model, pipeline))}
+    return report | ({"warnings": warnings} if warnings else {})
+
+
+def activation_warnings(checkpoint: dict[str, Any], model_cfg: Any, source: str) -> list[str]:
+    """A warning when the checkpoint's own config (proxbin checkpoints carry it) names another
+    ``model.net.activation`` than this run's; nothing for plain state_dicts."""
+    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    net = (config.get("model") or {}).get("net") or {}
+    trained, used = net.get("activation"), model_cfg.get("net", {}).get("activation")
+    if trained is None or used is None or trained == used:
+        return []
+    return [f"the initial weights '{source}' were trained with model.net.activation={trained}, this run uses "
+            f"{used}: every layer now receives the activations of another non-linearity, so fine-tuning starts far "
+            f"below the FP network's accuracy and the comparison with a matching FP start is lost. Train the FP "
+            f"network with model.net.activation={used} (as the PC++ tables do for BWA/BWAA), or pass "
+            f"model.net.activation={trained} if this is intended."]
+
+
+def report_line(report: dict[str, Any]) -> str:
+    """The initial weights in one line: where from, how many tensors were loaded, which were
+    skipped (another shape, not in the model) and which kept their initialisation."""
+    skipped = report.get("shape_mismatch", []) + report.get("unexpected", [])
+    return (f"initial weights from {report['source']}: {report['loaded']} tensors loaded; skipped (another shape or "
+            f"not in the model): {_names(skipped)}; left at their initialisation: {_names(report.get('missing', []))}")
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    if not names:
+        return "none"
+    return f"{len(names)} ({', '.join(names[:shown])}{', ...' if len(names) > shown else ''})"
 
 
 def may_differ(model: nn.Module, pipeline: Any) -> list[str] | None:

@@ -46,7 +46,7 @@ from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
 from src.engine.build import build_layer_factory, build_update_rule
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
-from src.engine.init import initialise
+from src.engine.init import initialise, report_line
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.data_path import DataPath
 from src.engine.loop import EpochProgress, StepSettings, TrainStep, evaluate, plain_objective, train_epoch
@@ -290,6 +290,10 @@ class Run:
             self.files.reconcile(self.committed, self.best_model, self.record_of("running"))
         if self.committed is not None:
             log.info("resuming from %s (epoch %d of %d)", self.files.last, self.start_epoch, self.cfg.trainer.max_epochs)
+        elif self.init_report:  # logged once accepted: a refused command must not create train.log
+            log.info(report_line(self.init_report))
+            for warning in self.init_report.get("warnings", []):
+                log.warning("!!! %s", warning)
         log.info("model %s, %d binarized layers:\n%s", self.cfg.model.name, len(self.replaced),
                  format_summary(self.summary))
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -26,8 +27,31 @@ def test_a_multirun_with_a_refused_job_lists_every_job_and_exits_1(tmp_path):
         assert "[multirun] 4 job(s): 2 completed, 2 refused" in mixed.stdout
         assert "optimizer.lr=-1 is not valid" in mixed.stdout and "Traceback" not in mixed.stderr
         sweep = tmp_path / "outputs" / "multirun" / "mixed"
-        assert sorted(p.name for p in sweep.iterdir()) == ["digits_resnet20_e2e_bw_fp_seed0",
-                                                            "digits_resnet20_e2e_bw_fp_seed1", "multirun.yaml"]
+        runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())  # the refused jobs left no directory
+        assert [name.split("_")[:6] for name in runs] == [["digits", "resnet20", "e2e", "bw", "fp", "seed0"],
+                                                          ["digits", "resnet20", "e2e", "bw", "fp", "seed1"]]
+        assert sorted(p.name for p in sweep.iterdir()) == [*runs, "multirun.yaml"]
+        assert [run_dir.split("/")[-1] for _, status, run_dir in lines if status == "completed"] == runs
         good = z.run(["-m", *RUN, "seed=0,1", "optimizer.lr=0.05", "+experiment_name=mixed"])
         assert good.returncode == 0, good.stderr[-3000:]
         assert "[multirun] 2 job(s): 2 completed" in good.stdout
+
+
+def test_a_two_value_lr_sweep_trains_two_runs_in_two_directories(tmp_path):
+    """Keys outside the base run name (here optimizer.lr) name the run: each job gets its own
+    directory, and the sweep its own folder named after its overrides."""
+    outputs = tmp_path / "outputs"
+    with Zygote(cli_env(outputs), tmp_path / "logs") as z:
+        done = z.run(["-m", *RUN, "optimizer.lr=0.05,0.01"])
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "[multirun] 2 job(s): 2 completed" in done.stdout
+        (sweep,) = (outputs / "multirun").iterdir()
+        assert sweep.name.startswith("lr-0.05+0.01_dataset-digits_")  # the swept key first
+        results = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/results.json"))]
+        assert sorted(r["config"]["optimizer"]["lr"] for r in results) == [0.01, 0.05]
+        assert [r["status"] for r in results] == ["completed", "completed"]
+        assert len({r["run_dir"] for r in results}) == 2
+        assert all(f"_lr-{r['config']['optimizer']['lr']}_" in r["run_name"] for r in results)
+        again = z.run(["-m", *RUN, "optimizer.lr=0.05,0.01"])  # the same command: the same runs, nothing to train
+        assert again.returncode == 0 and "nothing to train" in again.stdout + again.stderr
+        assert list((outputs / "multirun").iterdir()) == [sweep]

@@ -18,12 +18,26 @@ def test_finetune_starts_from_fp_checkpoint(output_root, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     init = read_results(output_root / "runs" / "ft")["init"]
     assert init["source"] == str(best) and init["missing"] == [] and init["loaded"] > 0
+    assert "warnings" not in init
+    assert f"initial weights from {best}: {init['loaded']} tensors loaded; skipped (another shape or not in the " \
+           f"model): none; left at their initialisation: none" in done.stdout
     # evaluated only (max_epochs=0): every tensor is the checkpoint's
     source = torch.load(best, weights_only=False)["model"]
     tuned = torch.load(output_root / "runs" / "ft" / "checkpoints" / "last.pt", weights_only=False)["model"]
     assert source.keys() == tuned.keys()
     for key, value in source.items():
         assert torch.equal(value, tuned[key]), key
+
+
+def test_finetuning_from_weights_of_another_activation_warns(output_root):
+    assert run_cli(["run_name=fp_relu", *TINY], output_root).returncode == 0  # task=bw: ReLU
+    best = output_root / "runs" / "fp_relu" / "checkpoints" / "best.pt"
+    done = run_cli(["pipeline=ft", f"pipeline.checkpoint={best}", "quantizer=bnnpp", "task=bwa", "run_name=bwa",
+                    "trainer.max_epochs=0", "trainer.progress=false"], output_root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warning = "were trained with model.net.activation=relu, this run uses hardtanh"
+    assert "[WARNING] - !!! the initial weights" in done.stdout and warning in done.stdout
+    assert warning in read_results(output_root / "runs" / "bwa")["init"]["warnings"][0]
 
 
 def test_plain_state_dict_with_other_head_is_loaded_minus_the_head(output_root, tmp_path):

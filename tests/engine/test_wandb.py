@@ -38,3 +38,23 @@ def test_offline_run_records_config_and_metrics(output_root):
     assert after["summary"]["status"] == "completed"
     assert [h["epoch"] for h in before["history"]] == [1] and [h["epoch"] for h in after["history"]] == [2]
     assert after["history"][-1]["test_acc"] == results["final_test_acc"]
+
+
+def test_wandb_mode_disabled_writes_no_wandb_files(output_root):
+    done = run_cli(["logger=wandb", "trainer.max_steps_per_epoch=2", "trainer.progress=false", "trainer.max_epochs=1",
+                    "trainer.log_every_n_steps=1", "run_name=wb_disabled"], output_root, WANDB_MODE="disabled")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = output_root / "runs" / "wb_disabled"
+    assert read_results(run_dir)["status"] == "completed"
+    assert not [p for p in output_root.rglob("*") if "wandb" in p.name], "WANDB_MODE=disabled writes nothing"
+
+
+def test_running_train_metrics_are_logged_every_n_steps(output_root):
+    done = run_cli(["logger=wandb", "trainer.max_steps_per_epoch=3", "trainer.progress=false", "trainer.max_epochs=1",
+                    "trainer.log_every_n_steps=2", "run_name=wb_steps"], output_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (file,) = (output_root / "runs" / "wb_steps" / "wandb").glob("offline-run-*/run-*.wandb")
+    rows = run_contents(file)["history"]
+    running = [r for r in rows if "running_train_loss" in r]
+    assert [r["step"] for r in running] == [2] and "test_acc" not in running[0]
+    assert [r["epoch"] for r in rows if "test_acc" in r] == [1]

@@ -39,6 +39,25 @@ def test_slurm_launcher_takes_every_profile_key(profile: str):
     assert set(values) <= set(wired)
 
 
+# the launcher's own keys, not the cluster's: where submitit writes, and the job name
+LAUNCHER_OWN = {"_target_", "submitit_folder", "name"}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_profile_holds_every_slurm_key_of_the_launcher(profile: str):
+    values = yaml.safe_load((CONFIGS / "cluster" / f"{profile}.yaml").read_text())
+    assert set(SlurmQueueConf.__dataclass_fields__) - LAUNCHER_OWN - set(values) == set()
+
+
+def test_sbatch_keys_beyond_the_basic_ones_reach_the_launcher():
+    got = launcher(["hydra/launcher=slurm", "cluster.exclude=node1", "cluster.gres=gpu:a100:1", "cluster.comment=ablation",
+                    "cluster.mem_gb=null", "cluster.mem_per_cpu=4G", "cluster.gpus_per_node=null",
+                    "cluster.gpus_per_task=1", "cluster.cpus_per_gpu=6", "cluster.stderr_to_stdout=true"])
+    assert (got["exclude"], got["gres"], got["comment"], got["mem_per_cpu"], got["gpus_per_task"],
+            got["cpus_per_gpu"], got["stderr_to_stdout"]) == ("node1", "gpu:a100:1", "ablation", "4G", 1, 6, True)
+    assert got["mem_gb"] is None and got["gpus_per_node"] is None and got["mem_per_gpu"] is None
+
+
 def test_profile_keys_are_overridable_per_command():
     got = launcher(["hydra/launcher=slurm", "cluster.partition=long", "cluster.timeout_min=720",
                     "cluster.max_num_timeout=5", "cluster.array_parallelism=8", "cluster.setup=[module load cuda]",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, cli_env, read_results
+from src.core.run_names import run_suffix
+from tests.conftest import ROOT, cli_env, compose_train, read_results
 
 pytestmark = pytest.mark.slurm
 
@@ -24,7 +25,15 @@ CLUSTER = ROOT / "slurm" / "local_cluster.sh"
 EPOCHS, STEPS = 4, 3
 RUN = ["dataset=digits", "model=resnet20", f"trainer.max_epochs={EPOCHS}", f"trainer.max_steps_per_epoch={STEPS}",
        "trainer.progress=false"]
-RUN_NAME = "digits_resnet20_e2e_bw_fp_seed{seed}"
+DDP_RUN = ["dataset=digits", "model=resnet20", "trainer.device=cpu", "trainer.max_epochs=1", "trainer.max_steps_per_epoch=2",
+           "trainer.progress=false"]
+
+
+def run_name(seed: int, overrides: list[str] = RUN) -> str:
+    """The default run_name of a command with ``overrides`` and ``seed=<seed>`` (src/core/run_names.py)."""
+    return f"digits_resnet20_e2e_bw_fp_seed{seed}" + run_suffix(compose_train(overrides), overrides)
+
+
 # The templates ask for a GPU node; the local node has none and its partition is `debug`.
 SBATCH_LOCAL = ["--parsable", "-p", "debug", "--gres=none", "--mem=1G", "--time=10"]
 # Per-epoch numbers that must match between a requeued and an uninterrupted run (not the timings).
@@ -49,11 +58,11 @@ def sweep(cluster, tmp_path_factory) -> Path:
     output_root = tmp_path_factory.mktemp("slurm_sweep")
     sweep_dir = output_root / "multirun" / "sweep"
     proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm",
-                             "cluster=local", "seed=0,1", *RUN], cwd=ROOT, env=cli_env(output_root),
+                             "cluster=local", "seed=0,1", "+experiment_name=sweep", *RUN], cwd=ROOT, env=cli_env(output_root),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         task = requeue_after_first_epoch(lambda: next(iter(array_tasks("proxbin_train", 1)), ""),
-                                         sweep_dir / RUN_NAME.format(seed=1), output_root,
+                                         sweep_dir / run_name(1), output_root,
                                          how=["scancel", "--signal=USR2", "{job}"])
         out, _ = proc.communicate(timeout=300)
     finally:
@@ -140,8 +149,8 @@ def test_two_cell_sweep_through_slurm_launcher_and_a_requeued_cell(sweep: Path):
     # The seed-1 task was requeued by submitit after its first epoch, started again, and resumed.
     task_logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*_1/*_1_0_log.*"))
     assert re.search(r"Requeued job \d+_1 \(0 remaining timeouts\)", task_logs), task_logs[-2000:]
-    assert_resumed_mid_run(sweep / RUN_NAME.format(seed=1))
-    assert "resuming" not in (sweep / RUN_NAME.format(seed=0) / "train.log").read_text()
+    assert_resumed_mid_run(sweep / run_name(1))
+    assert "resuming" not in (sweep / run_name(0) / "train.log").read_text()
 
 
 def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Path, tmp_path: Path):
@@ -149,7 +158,7 @@ def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Pat
     requeues the job, and the re-run resumes and ends exactly where the uninterrupted run ends."""
     output_root = tmp_path / "outputs"
     output_root.mkdir()
-    run_dir = output_root / "runs" / RUN_NAME.format(seed=0)
+    run_dir = output_root / "runs" / run_name(0)
     job = sbatch("train.sbatch", [*RUN, "seed=0"], output_root, ["--cpus-per-task=1"])
     try:
         requeue_after_first_epoch(job, run_dir, output_root, how=["scancel", "--batch", "--signal=USR1", "{job}"])
@@ -162,7 +171,7 @@ def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Pat
         out[-2000:]
     assert_resumed_mid_run(run_dir)
     # Same end state as the uninterrupted seed-0 cell of the sweep: every epoch's numbers, exactly.
-    uninterrupted = sweep / RUN_NAME.format(seed=0)
+    uninterrupted = sweep / run_name(0)
     assert history(run_dir) == history(uninterrupted)
     assert read_results(run_dir)["final_test_acc"] == read_results(uninterrupted)["final_test_acc"]
 
@@ -170,11 +179,9 @@ def test_single_run_template_requeues_itself_on_the_time_limit_signal(sweep: Pat
 def test_torchrun_template_runs_two_processes(cluster, tmp_path: Path):
     output_root = tmp_path / "outputs"
     output_root.mkdir()
-    run_dir = output_root / "runs" / RUN_NAME.format(seed=0)
+    run_dir = output_root / "runs" / run_name(0, DDP_RUN)
     # ImageNet ResNet-50 is the template's default; the overrides after it make it a tiny CPU run.
-    job = sbatch("train_ddp.sbatch", ["dataset=digits", "model=resnet20", "trainer.device=cpu", "trainer.max_epochs=1",
-                                      "trainer.max_steps_per_epoch=2", "trainer.progress=false"],
-                 output_root, ["--cpus-per-task=2"], PROXBIN_NPROC="2")
+    job = sbatch("train_ddp.sbatch", DDP_RUN, output_root, ["--cpus-per-task=2"], PROXBIN_NPROC="2")
     try:
         wait_for(lambda: job_state(job) == "" and (run_dir / "results.json").exists(), "the torchrun job to end",
                  180, job, output_root)

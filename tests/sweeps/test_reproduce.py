@@ -199,6 +199,8 @@ def test_dry_run_of_all_tables_counts_each_run_once(tmp_path, capsys):
     (["pcpp/table2", "launcher=cloud"], "launcher='cloud' is not one of "),
     (["pcpp/table2", "epochs=3"], "argument 'epochs=3' is not one of scale="),
     (["pcpp/nope"], "unknown sweep spec 'pcpp/nope'"),
+    (["pcpp/table2"], "name the scale to launch pcpp/table2 at: scale=paper ("),
+    (["all", "launcher=local"], "name the scale to launch all at: scale=paper ("),
     (["all", "--only", "model=resnet20"], "--only selects cells of one table; with `all` give no --only"),
     (["accum_bits"], "is a train.py experiment (configs/experiment/accum_bits.yaml), not a paper sweep: run it with "
                      "`python src/train.py experiment=accum_bits`"),
@@ -207,3 +209,30 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
     assert reproduce.main(args + ["--output-root", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_launch_without_a_scale_names_every_scale_and_starts_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(reproduce.launch, "launch", lambda *a, **k: pytest.fail("launched without a scale"))
+    assert reproduce.main(["pcpp/table2", "--output-root", str(tmp_path)]) == 2
+    message = capsys.readouterr().err
+    assert all(f"scale={s} (" in message for s in spec_files.scales()) and "--dry-run scale=paper" in message
+    assert not any(tmp_path.iterdir())
+
+
+def test_paper_scale_prints_its_unique_runs_and_cost_before_it_launches(tmp_path, capsys, monkeypatch):
+    printed_before: list[str] = []
+
+    def launched(plan, *args, **kwargs):
+        printed_before.append(capsys.readouterr().out)
+        return {"launched": [], "skipped": [], "held": [], "blocked": []}
+
+    monkeypatch.setattr(reproduce.launch, "launch", launched)
+    monkeypatch.setattr(reproduce.make_tables, "render", lambda *a, **k: None)
+    root = tmp_path / "out"
+    reproduce.main(["conq/table1", "scale=paper", "--only", "model=resnet20", "--output-root", str(root),
+                    "--tables", str(tmp_path / "tables"), "--figures", str(tmp_path / "figures")])
+    plan = spec.plan("conq/table1", "paper", root, only={"model": ["resnet20"]})
+    hours = sum(j.gpu_hours for j in plan.jobs)
+    assert len(printed_before) == 1 and hours > 0
+    assert (f"[reproduce] conq/table1 at scale=paper: {len({j.run_id for j in plan.jobs})} unique runs, "
+            f"{len(plan.jobs)} to launch, estimated {hours:.2f} GPU-hours") in printed_before[0]
