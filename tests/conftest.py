@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +25,20 @@ VIT_FAST = ["model=vit_tiny", "trainer.progress=false", "trainer.eval_soft=false
 
 # A run small enough for a 2-core CPU: 8 digits per class in train, 3 steps, tiny eval.
 TINY = ["trainer.max_epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false"]
+
+
+@pytest.fixture(autouse=True)
+def _no_logging_handlers_leak():
+    """A CLI run in this process (Hydra's job logging) leaves handlers on the root logger bound to that
+    test's captured streams; once those close, any later log line prints '--- Logging error ---' to
+    whatever stderr is then. Remove them after each test (pytest's own capture handlers stay)."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in before and not type(h).__module__.startswith("_pytest")]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
 
 
 def compose_train(overrides: list[str] | None = None) -> DictConfig:
