@@ -138,7 +138,7 @@ def history(run_dir: Path) -> list[dict[str, str]]:
 
 def test_two_cell_sweep_through_slurm_launcher_and_a_requeued_cell(sweep: Path):
     for seed in (0, 1):
-        results = read_results(sweep / RUN_NAME.format(seed=seed))
+        results = read_results(sweep / run_name(seed))
         assert results["status"] == "completed" and results["epochs_completed"] == EPOCHS
         assert results["steps"] == EPOCHS * STEPS and results["config"]["seed"] == seed
     # The jobs ran as the two tasks of one SLURM array with the local profile's settings.

@@ -23,7 +23,7 @@ from src.quant.quantizers import RBNNActivation, approx_sign_grad, sign_swish_gr
 from src.quant.updates import LinearQuantizerProxUpdate, ProximalUpdate
 
 BINARIZING = [m for m in config_tree.methods() if m != "fp"]
-NO_SCALE = ["bc", "pc", "bnn", "bnnp", "bnnpp", "pq", "proxquant", "rpc", "conq", "proxgen", "polyp", "bireal_appf",
+NO_SCALE = ["bc", "pc", "bnn", "bnnp", "pq", "proxquant", "rpc", "conq", "proxgen", "polyp", "bireal_appf",
             "react_appf"]
 
 
@@ -82,12 +82,20 @@ def test_straight_through_methods_pass_the_gradient_unchanged(method):
     torch.testing.assert_close(weight_grad(grid_layer(method)), torch.ones(64, 64, 3, 3, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("method", ["bnnp", "bnnpp"])
-def test_sign_swish_backward_on_the_raw_weights(method):
-    layer = grid_layer(method)
+def test_bnnp_sign_swish_backward_on_the_raw_weights():
+    layer = grid_layer("bnnp")    # larq's swish_sign: β = 5 on the raw values
     torch.testing.assert_close(weight_grad(layer, 0.0), sign_swish_grad(layer.weight.detach(), 5.0))
-    if method == "bnnpp":  # μ = 5 + 25·p
-        torch.testing.assert_close(weight_grad(layer, 0.6), sign_swish_grad(layer.weight.detach(), 20.0))
+
+
+def test_bnnpp_is_protocol_one_on_cnns_too():
+    """Ŵ = s·SS_μ(w/s), s = mean|w| per layer (detached): binary weights ±s, and ∂Ŵ/∂w = ∇SS_μ(w/s)."""
+    layer = grid_layer("bnnpp")
+    w = layer.weight.detach()
+    s = w.abs().mean()
+    torch.testing.assert_close(weight_grad(layer, 0.0), sign_swish_grad(w / s, 5.0))
+    torch.testing.assert_close(weight_grad(layer, 0.6), sign_swish_grad(w / s, 20.0))   # μ = 5 + 25·p
+    with torch.no_grad():
+        assert set(layer.eval().effective_weight().unique().tolist()) == {-float(s), float(s)}
 
 
 @pytest.mark.parametrize("method", ["bireal", "react"])
