@@ -122,7 +122,7 @@ def dry_run(plan: spec.Plan) -> None:
     total, common = sum(j.gpu_hours for j in todo), sum(j.gpu_hours for j in todo if j.shared_with)
     print(f"estimated cost of the runs to launch: {total:.2f} GPU-hours ({total * 3600:.0f} s), of which "
           f"{common:.2f} GPU-hours for runs other tables also read (run once, by whichever table comes first) "
-          f"(a rough estimate: configs/reproduce/cost.yaml, 3 x forward FLOPs per image at a sustained "
+          f"(a rough estimate: configs/reproduce/cost.yaml, 3 x forward FLOPs per image (4 x under KD) at a sustained "
           f"throughput, at most max_images_per_s)")
     for name, reason in plan.unchecked.items():
         print(f"could not check sharing with {name}: {reason}")

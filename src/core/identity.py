@@ -11,7 +11,7 @@ keys) of the resolved training config, after
 - dropping a key added later at its neutral value (:data:`NEUTRAL_DEFAULTS`: one batch per step is what
   every run did before ``trainer.accumulate_grad_batches`` existed);
 - writing a checkpoint that lies in a sweep's run directory (``.../<name>_<id>/checkpoints/*.pt``)
-  as ``run:<id>``, so an FT run is identified by its parent's identity, not by a path.
+  as ``run:<id>``, so an FT run (or a KD student) is identified by its parent's identity, not by a path.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ IDENTITY_FREE_KEYS = (
 )
 # keys added after runs existed, dropped at the value that trains exactly as before the key existed:
 # existing identities (and resumable runs) stay valid
-NEUTRAL_DEFAULTS = {"trainer.accumulate_grad_batches": 1}
-CHECKPOINT_KEYS = ("pipeline.checkpoint",)
+NEUTRAL_DEFAULTS = {"trainer.accumulate_grad_batches": 1, "model.protocol.kd_teacher": None}
+CHECKPOINT_KEYS = ("pipeline.checkpoint", "model.protocol.kd_teacher")
 ID_LENGTH = 12
 _SWEEP_CHECKPOINT = re.compile(rf"_([0-9a-f]{{{ID_LENGTH}}})[/\\]checkpoints[/\\][^/\\]+$")
 

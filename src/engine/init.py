@@ -34,25 +34,7 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
         source = str(pipeline.checkpoint)
         warnings += activation_warnings(checkpoint, model_cfg, source)
     elif pipeline.get("pretrained"):
-        loader = model_cfg.get("pretrained_weights")
-        if loader is None:
-            raise UserError(
-                f"model {model_cfg.name!r} has no pretrained weights in its library; train a full-precision "
-                f"model first and pass its checkpoint: pipeline.checkpoint=<run dir>/checkpoints/best.pt"
-            )
-        try:
-            state = instantiate(loader)
-        except Exception as exc:
-            cause = exc.__cause__ or exc  # the library's own error, not Hydra's wrapper around it
-            if isinstance(cause, UserError):  # the loader refused the request (e.g. no such weights)
-                raise cause from None
-            raise UserError(
-                f"pretrained weights for {model_cfg.name!r} could not be loaded ({type(cause).__name__}: "
-                f"{str(cause)[:300]}). "
-                f"Without network access, put the weights in the library's cache (torchvision: TORCH_HOME; timm: "
-                f"HF_HOME, and HF_HUB_OFFLINE=1 skips the network retries) or pass a local file instead: "
-                f"pipeline.pretrained=false pipeline.checkpoint=/path/to/weights.pth"
-            ) from None
+        state = pretrained_state(model_cfg)
         source = f"pretrained:{model_cfg.name}"
     else:
         raise UserError(
@@ -61,6 +43,52 @@ def initialise(model: nn.Module, pipeline: Any, model_cfg: Any) -> dict[str, Any
         )
     report = {"source": source, **load_matching(model, state, may_differ(model, pipeline))}
     return report | ({"warnings": warnings} if warnings else {})
+
+
+def pretrained_state(model_cfg: Any) -> dict[str, Any]:
+    """The model library's pretrained full-precision weights (``model.pretrained_weights``, the
+    paper's pinned tag) as a state_dict, or a UserError saying how to get them offline."""
+    loader = model_cfg.get("pretrained_weights")
+    if loader is None:
+        raise UserError(
+            f"model {model_cfg.name!r} has no pretrained weights in its library; train a full-precision "
+            f"model first and pass its checkpoint: pipeline.checkpoint=<run dir>/checkpoints/best.pt"
+        )
+    try:
+        return instantiate(loader)
+    except Exception as exc:
+        cause = exc.__cause__ or exc  # the library's own error, not Hydra's wrapper around it
+        if isinstance(cause, UserError):  # the loader refused the request (e.g. no such weights)
+            raise cause from None
+        raise UserError(
+            f"pretrained weights for {model_cfg.name!r} could not be loaded ({type(cause).__name__}: "
+            f"{str(cause)[:300]}). "
+            f"Without network access, put the weights in the library's cache (torchvision: TORCH_HOME; timm: "
+            f"HF_HOME, and HF_HUB_OFFLINE=1 skips the network retries) or pass a local file instead: "
+            f"pipeline.pretrained=false pipeline.checkpoint=/path/to/weights.pth"
+        ) from None
+
+
+def teacher_state(cfg: Any) -> tuple[dict[str, Any], str] | None:
+    """The weights of PC++ §4.3 protocol (4)'s teacher, "full precision pre-trained models", when they
+    are not the run's own initial weights: ``model.protocol.kd_teacher`` (a checkpoint file), else
+    under ``pipeline=e2e`` the library's pretrained weights of the model (the released FP network,
+    e.g. DeiT's). None when the run has no KD, or fine-tunes (the teacher is then the FP model as
+    initialised, src.models.protocols). Returns (state, source)."""
+    protocol = cfg.model.get("protocol")
+    if protocol is None or not protocol.get("kd") or cfg.quantizer.get("weight") is None:
+        return None
+    if protocol.get("kd_teacher"):
+        return model_state_from(load_checkpoint(protocol.kd_teacher)), str(protocol.kd_teacher)
+    if cfg.pipeline.name == "e2e":
+        if cfg.model.get("pretrained_weights") is None:
+            raise UserError(
+                f"model.protocol.kd=true under pipeline=e2e distils from the released full-precision "
+                f"{cfg.model.name!r}, but its library has no pretrained weights for it: pass a full-precision "
+                f"checkpoint of this model with model.protocol.kd_teacher=<run dir>/checkpoints/best.pt, or set "
+                f"model.protocol.kd=false")
+        return pretrained_state(cfg.model), f"pretrained:{cfg.model.name}"
+    return None
 
 
 def activation_warnings(checkpoint: dict[str, Any], model_cfg: Any, source: str) -> list[str]:

@@ -46,7 +46,7 @@ from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
 from src.engine.build import build_layer_factory, build_update_rule
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
-from src.engine.init import initialise, report_line
+from src.engine.init import initialise, report_line, teacher_state
 from src.engine.loggers import NullLogger, build_logger
 from src.engine.data_path import DataPath
 from src.engine.loop import EpochProgress, StepSettings, TrainStep, evaluate, plain_objective, train_epoch
@@ -216,7 +216,9 @@ class Run:
         self.splits = splits
         model = _configured("model.net", lambda: instantiate(cfg.model.net))
         self.init_report = initialise(model, cfg.pipeline, cfg.model)
-        protocol = apply_protocols(model, cfg, binarizing=cfg.quantizer.get("weight") is not None)
+        teacher = teacher_state(cfg)
+        protocol = apply_protocols(model, cfg, binarizing=cfg.quantizer.get("weight") is not None,
+                                   teacher_weights=teacher)
         factory = build_layer_factory(protocol.quantizer, cfg.task)
         self.replaced = _configured("quantizer / task", lambda: quantize_model(model, factory, list(cfg.task.keep_fp),
                                                                               only=protocol.only))
@@ -227,6 +229,7 @@ class Run:
         if protocol.teacher is not None:
             p = cfg.model.protocol
             self.distiller = Distiller(protocol.teacher.to(self.device), model, p.kd_temperature, **p.kd_weights)
+            log.info("KD teacher (PC++ §4.3 protocol (4)): %s", teacher[1] if teacher else "the initial FP weights")
         if self.settings.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model

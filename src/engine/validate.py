@@ -125,7 +125,7 @@ NODES: dict[str, dict[str, Rule]] = {
     "model": {"name": TEXT, "net": TARGET, "input_size": integer(1), "pretrained_weights": optional(TARGET), "tag": optional(TEXT),
               "protocol": NODE},
     "model.protocol": {"scaling": BOOL, "normalization": BOOL, "pretrain": BOOL, "pretrain_epochs": integer(1),
-                       "pretrain_lr": optional(number(0, lo_open=True), "optimizer.lr"), "kd": BOOL,
+                       "pretrain_lr": optional(number(0, lo_open=True), "optimizer.lr"), "kd": BOOL, "kd_teacher": optional(TEXT),
                        "kd_temperature": number(0, lo_open=True), "kd_weights": NODE},
     "model.protocol.kd_weights": {k: number(0) for k in ("ce", "logits", "dmd", "hidden")},
     "quantizer": {"name": TEXT, "scale": one_of(*SCALES), "scale_in_backward": BOOL,

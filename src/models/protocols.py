@@ -49,9 +49,14 @@ def has_fp_weights(cfg: DictConfig) -> bool:
     return cfg.pipeline.name == "ft"
 
 
-def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> ProtocolSetup:
+def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool,
+                    teacher_weights: tuple[dict[str, Any], str] | None = None) -> ProtocolSetup:
     """Call after the FP weights are loaded and before surgery: returns what surgery and the
-    engine need, and adds the LayerNorms of protocol (2) to ``model`` when binarizing."""
+    engine need, and adds the LayerNorms of protocol (2) to ``model`` when binarizing.
+
+    The KD teacher is ``teacher_weights`` (state, source) loaded into a copy of the FP model when
+    given (``model.protocol.kd_teacher``, or the library's pretrained weights under E2E:
+    src.engine.init.teacher_state), else the FP model as initialised (fine-tuning)."""
     protocol = cfg.model.get("protocol")
     blocks, components = cfg.task.get("blocks"), cfg.task.get("components")
     if protocol is None:
@@ -64,12 +69,32 @@ def apply_protocols(model: nn.Module, cfg: DictConfig, binarizing: bool) -> Prot
         quantizer.merge_with(PROTOCOL_SCALING[bool(protocol.scaling)])
     teacher = None
     if protocol.kd and binarizing:  # a full-precision run has nothing to distil into: it trains as it is
-        if not has_fp_weights(cfg):
+        if teacher_weights is not None:
+            teacher = teacher_from(model, *teacher_weights)
+        elif has_fp_weights(cfg):
+            teacher = frozen_copy(model)
+        else:
             raise UserError(
-                f"model.protocol.kd=true distils from the full-precision pre-trained model, but this run has "
-                f"none (pipeline={cfg.pipeline.name}): start from full-precision weights with pipeline=ft "
-                f"pipeline.checkpoint=<fp weights> (or pipeline.pretrained=true), or set model.protocol.kd=false")
-        teacher = frozen_copy(model)
+                f"model.protocol.kd=true distils from a full-precision pre-trained model, but this run has "
+                f"none (pipeline={cfg.pipeline.name}): pass one with model.protocol.kd_teacher=<fp checkpoint>, "
+                f"start from full-precision weights with pipeline=ft, or set model.protocol.kd=false")
     # only the blocks being binarized get the extra LayerNorm (all of them unless task.blocks says otherwise)
     norms = add_attention_norms(model, blocks) if protocol.normalization and binarizing else []
     return ProtocolSetup(quantizer=quantizer, only=only, teacher=teacher, norms=norms)
+
+
+def teacher_from(model: nn.Module, state: dict[str, Any], source: str) -> nn.Module:
+    """A frozen copy of the FP ``model`` holding ``state``: every tensor, the head included (the teacher
+    predicts this run's classes), or a UserError naming what does not fit."""
+    teacher = frozen_copy(model)
+    own = teacher.state_dict()
+    wrong = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    extra = sorted(k for k in state if k not in own)
+    if wrong or extra:
+        raise UserError(
+            f"the KD teacher's weights {source!r} do not fit model.net (the teacher is this network in full "
+            f"precision, head included): missing or of another shape: {wrong[:5]}{' ...' if len(wrong) > 5 else ''}; "
+            f"not in the model: {extra[:5]}{' ...' if len(extra) > 5 else ''}. Pass full-precision weights of this "
+            f"model and dataset with model.protocol.kd_teacher=<checkpoint>, or set model.protocol.kd=false")
+    teacher.load_state_dict(state, strict=True)
+    return teacher

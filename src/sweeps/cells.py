@@ -12,6 +12,10 @@ not change a full-precision network) and fills every task row; and FT cells star
 model the table itself trains (``ft_init: checkpoint``: the E2E ``fp`` run of seed 0, whose
 accuracy is then also the FT rows' FP cell) or from the model library's pretrained weights
 (``ft_init: pretrained``, transformers; then ``fp`` under FT is a fine-tuning run of its own).
+An E2E block with ``kd_teacher: pretrained`` distils its binarized runs from the model library's
+pretrained FP network (PC++ §4.3 protocol (4) for the DeiT E2E rows); where the scale has no
+pretrained weights (``ft_init: checkpoint``, offline smoke runs) the teacher is the table's own E2E
+``fp`` run of seed 0, as for FT starts.
 Methods listed under the spec's ``literature`` are numbers quoted from other papers: a printed
 cell without runs.
 """
@@ -27,6 +31,7 @@ from src.core.errors import UserError
 
 CELL_KEYS = ("paper", "table", "dataset", "model", "pipeline", "task", "method", "variant", "seed", "scale")
 FT_INITS = ("checkpoint", "pretrained")
+KD_TEACHERS = ("pretrained",)
 BLOCK_LISTS = ("datasets", "models", "pipelines", "tasks", "methods")
 
 
@@ -53,6 +58,7 @@ class RunCell:
     variant_overrides: tuple[str, ...] = ()
     parent: RunCell | None = None
     pretrained: bool = False
+    kd: bool = False                    # an E2E KD student: its teacher is ``parent`` or the pretrained weights
 
 
 def expand(spec: dict, scale: str, settings: dict, strict: bool = True) -> tuple[list[TableCell], list[RunCell]]:
@@ -78,11 +84,14 @@ def expand(spec: dict, scale: str, settings: dict, strict: bool = True) -> tuple
             source = (dataset, model, run_pipeline, run_task, method, run_variant)
             printed[row + (method,)] = TableCell(row, method, source)
             start = ft_init if run_pipeline == "ft" else None
+            kd = run_pipeline == "e2e" and method != "fp" and block.get("kd_teacher") is not None
+            if kd:  # the teacher: pretrained weights, or the table's FP run where the scale has none
+                start = "checkpoint" if settings.get("ft_init") == "checkpoint" else "pretrained"
             for seed in range(_seeds(spec, block, run_pipeline, method, settings)):
                 cell = dict(zip(CELL_KEYS, (spec["paper"], spec["table"], *source, seed, scale)))
                 parent = RunCell(dict(cell, pipeline="e2e", task="bw", method="fp", variant="", seed=0), index) \
                     if start == "checkpoint" else None
-                runs.append(RunCell(cell, index, run_overrides, parent, pretrained=start == "pretrained"))
+                runs.append(RunCell(cell, index, run_overrides, parent, pretrained=start == "pretrained", kd=kd))
     return list(printed.values()), runs
 
 
@@ -97,6 +106,10 @@ def _check_block(where: str, index: int, block: dict, settings: dict, spec: dict
     ft_init = settings.get("ft_init") or block.get("ft_init", spec.get("ft_init", "checkpoint"))
     if ft_init not in FT_INITS:
         raise UserError(f"{where}: ft_init {ft_init!r} is not one of {', '.join(FT_INITS)}")
+    teacher = block.get("kd_teacher")
+    if teacher is not None and (teacher not in KD_TEACHERS or block["pipelines"] != ["e2e"]):
+        raise UserError(f"{where}: grid[{index}].kd_teacher {teacher!r} must be one of {', '.join(KD_TEACHERS)}, "
+                        f"in a block with pipelines: [e2e] (FT runs distil from their own initial weights)")
     for group, names, valid in (("pipeline", block["pipelines"], pipelines()), ("task", block["tasks"], tasks())):
         for name in names:
             if name not in valid:

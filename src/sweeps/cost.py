@@ -4,6 +4,8 @@
 Training costs about three forward passes per image (forward, and a backward of twice its
 FLOPs), so one image takes ``max(3 x GFLOPs / sustained TFLOP/s, 1 / max_images_per_s)``
 seconds: FLOP-bound for large models, rate-bound (input pipeline, kernel launches) for small ones.
+A binarized run with knowledge distillation (``model.protocol.kd=true``) adds the teacher's forward:
+four passes per image.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class CostModel:
     def gpu_hours(self, job: Job, train_images: int) -> float:
         gflops = self.table["gflops"]
         per_image_gflops = float(gflops.get(job.groups["model"], gflops.get(job.cell["model"], 1.0)))
-        seconds_per_image = max(3 * per_image_gflops * 1e9 / (self.tflops * 1e12),
+        passes = 4 if _value(job.values, "model.protocol.kd", "false") == "true" and job.groups["quantizer"] != "fp" else 3
+        seconds_per_image = max(passes * per_image_gflops * 1e9 / (self.tflops * 1e12),
                                 1 / float(self.table["max_images_per_s"]))
         return seconds_per_image * train_images * job.epochs / 3600
 

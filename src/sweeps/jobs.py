@@ -46,7 +46,8 @@ class Job:
     cells: list[dict[str, Any]]        # cells (CELL_KEYS) of the plan's tables that this run fills
     groups: dict[str, str]
     values: list[str]
-    parent: str | None = None          # run name of the FP run an FT job starts from
+    parent: str | None = None          # run name of the FP run an FT job starts from (a KD job: its teacher)
+    parent_key: str = "pipeline.checkpoint"   # the key that receives the parent's best.pt
     run_id: str = ""
     run_name: str = ""
     experiment_id: str = ""            # identity without the seed: the seeds of one experiment share it
@@ -159,10 +160,13 @@ class JobBuilder:
         if self.strict:
             for group, option in groups.items():
                 _check_option(group, option, self.where)
-        if run.pretrained:
+        if run.kd:
+            values.append("model.protocol.kd=true")  # teacher: kd_teacher=<parent>, else the pretrained weights
+        elif run.pretrained:
             values.append("pipeline.pretrained=true")
         values += [f"seed={run.cell['seed']}", f"trainer.max_epochs={epochs}"]
-        return Job(cells=[run.cell], groups=groups, values=values, parent=parent, epochs=epochs)
+        return Job(cells=[run.cell], groups=groups, values=values, parent=parent, epochs=epochs,
+                   parent_key="model.protocol.kd_teacher" if run.kd else "pipeline.checkpoint")
 
     def identify(self, jobs: list[Job]) -> list[Job]:
         """Give each job (parents first) its identity and run name, an FT job the checkpoint of
@@ -175,7 +179,7 @@ class JobBuilder:
             if job.parent is not None:
                 parent = by_key[job.parent]
                 job.parent = parent.run_name
-                job.values.append(f"pipeline.checkpoint={self.runs_root / parent.run_name / 'checkpoints' / 'best.pt'}")
+                job.values.append(f"{job.parent_key}={self.runs_root / parent.run_name / 'checkpoints' / 'best.pt'}")
             choices = [f"{g}={o}" for g, o in job.groups.items()] + list(self.extra_choices)
             config = resolved_config(choices, job.values, self.extra_values)
             job.run_id = identity.run_id(config)

@@ -88,12 +88,44 @@ def test_kd_run_records_nonzero_terms_and_needs_fp_weights(tmp_path, fp_checkpoi
     row = run.history[-1]
     assert row["kd_logits"] > 0 and row["kd_dmd"] > 0 and row["kd_hidden"] > 0
     assert not [n for n, _ in run.distiller.teacher.named_modules() if n.endswith("post_norm")]  # the FP model
-    with pytest.raises(UserError, match="distils from the full-precision pre-trained model.*pipeline=ft pipeline.checkpoint="):
+    with pytest.raises(UserError, match="under pipeline=e2e distils from the released full-precision 'vit_tiny'.*"
+                                        "model.protocol.kd_teacher=<run dir>"):
         Run(compose_train([*FAST, "quantizer=pc", "model.protocol.kd=true"]), tmp_path / "no").execute()
     # a full-precision run (a table's FP column under the spec's protocols) trains without a teacher
     fp = Run(compose_train([*FAST, "quantizer=fp", "trainer.max_epochs=1", "model.protocol.kd=true",
                             "pipeline=ft", f"pipeline.checkpoint={fp_checkpoint}"]), tmp_path / "fp")
     assert fp.execute()["status"] == "completed" and fp.distiller is None and "kd_logits" not in fp.history[-1]
+
+
+@pytest.mark.parametrize("teacher_from", ["library", "kd_teacher"])
+def test_e2e_kd_distils_from_released_fp_weights_not_from_the_random_student(tmp_path, fp_checkpoint, teacher_from):
+    """PC++ §4.3 (4) "full precision pre-trained models as the teacher" under E2E: the teacher holds the
+    library's pretrained weights (here a local file standing in for timm's) or model.protocol.kd_teacher's,
+    while the student starts from its random initialisation."""
+    released = {k: v + 0.5 if v.is_floating_point() else v for k, v in torch.load(fp_checkpoint, weights_only=True).items()}
+    path = tmp_path / "released.pth"  # trained weights: not the seed's initialisation
+    torch.save(released, path)
+    source = ([f"+model.pretrained_weights={{_target_:torch.load,f:'{path}',weights_only:true}}"]
+              if teacher_from == "library" else [f"model.protocol.kd_teacher={path}"])
+    run = Run(compose_train([*FAST, "quantizer=bnnpp", "trainer.max_epochs=1", "pipeline=e2e",
+                             "model.protocol.kd=true", *source]), tmp_path / "kd")
+    run.setup()
+    teacher = run.distiller.teacher.state_dict()
+    assert teacher.keys() == released.keys() and all(torch.equal(teacher[k], released[k]) for k in released)
+    student = run.model.state_dict()
+    assert not torch.equal(student["patch_embed.proj.weight"], released["patch_embed.proj.weight"])
+    assert all(not p.requires_grad for p in run.distiller.teacher.parameters())
+
+
+def test_kd_teacher_of_another_shape_is_refused_naming_the_file(tmp_path, fp_checkpoint):
+    state = torch.load(fp_checkpoint, weights_only=True)
+    state["head.weight"], state["head.bias"] = state["head.weight"][:3], state["head.bias"][:3]
+    wrong = tmp_path / "three_classes.pth"
+    torch.save(state, wrong)
+    run = Run(compose_train([*FAST, "quantizer=bnnpp", "pipeline=e2e", "model.protocol.kd=true",
+                             f"model.protocol.kd_teacher={wrong}"]), tmp_path / "kd")
+    with pytest.raises(UserError, match=r"KD teacher's weights '.*three_classes.pth' do not fit.*head.bias"):
+        run.setup()
 
 
 def test_post_training_binarization_evaluates_the_fp_model_binarized_without_training(tmp_path, fp_checkpoint):

@@ -37,6 +37,20 @@ def test_pretrained_ft_runs_have_no_parent_and_their_own_fp_run():
     assert all(r.parent is not None and not r.pretrained for r in smoke if r.cell["pipeline"] == "ft")
 
 
+@pytest.mark.parametrize("table", ["pcpp/table3", "pcpp/table4", "pcpp/table6", "pcpp/table8"])
+def test_transformer_e2e_students_distil_from_the_pretrained_fp_model(table):
+    """PC++ §4.3: all four protocols; under E2E (4) distils from the released FP model, (3) stays off."""
+    _, runs = expand(table)
+    e2e = [r for r in runs if r.cell["pipeline"] == "e2e"]
+    assert e2e and all(r.kd == (r.cell["method"] != "fp") and r.parent is None for r in e2e)
+    assert all(r.pretrained for r in e2e if r.kd)
+    # offline smoke runs have no released weights: the teacher is the table's own E2E FP run
+    _, smoke = expand(table, "smoke")
+    students = [r for r in smoke if r.kd]
+    assert students and all(r.parent.cell["method"] == "fp" and r.parent.cell["pipeline"] == "e2e"
+                            and not r.pretrained for r in students)
+
+
 def test_literature_columns_are_printed_but_never_run():
     spec = spec_files.load_spec("conq/table2")
     printed, runs = cells.expand(spec, "paper", spec_files.load_scale("paper"))
@@ -63,6 +77,9 @@ BLOCK = {"datasets": ["cifar10"], "models": ["resnet20"], "pipelines": ["e2e"], 
     ({"methods": []}, "t/x: grid[0] needs a non-empty `methods` list"),
     ({"models": "resnet20"}, "t/x grid[0].models must be a list, got 'resnet20'"),
     ({"ft_init": "imagenet"}, "t/x: ft_init 'imagenet' is not one of checkpoint, pretrained"),
+    ({"kd_teacher": "teacher.pt"}, "t/x: grid[0].kd_teacher 'teacher.pt' must be one of pretrained, in a block with "
+                                   "pipelines: [e2e]"),
+    ({"kd_teacher": "pretrained", "pipelines": ["ft"]}, "t/x: grid[0].kd_teacher 'pretrained' must be one of"),
     ({"variants": {"bits6": None}}, "t/x: variant 'bits6' has no config override yet (null in configs/sweep/t/x.yaml)"),
 ])
 def test_bad_blocks_are_user_errors(change, message):

@@ -74,6 +74,17 @@ def test_pretrained_ft_jobs(tmp_path):
     assert ft and all(j.parent is None and "pipeline.pretrained=true" in j.values for j in ft)
 
 
+def test_e2e_kd_jobs_take_their_teacher_from_the_library_or_the_smoke_fp_run(tmp_path):
+    paper = build("pcpp/table4", "paper", tmp_path, False, pipeline="e2e", method="bnnpp")
+    assert paper and all(j.parent is None and "model.protocol.kd=true" in j.values
+                         and not any(v.startswith("model.protocol.kd_teacher=") for v in j.values) for j in paper)
+    smoke = build("pcpp/table4", "smoke", tmp_path, pipeline="e2e", method="bnnpp")
+    fp, *students = smoke
+    assert fp.cell["method"] == "fp" and fp.children == len(students) == 2 and fp.stage == 0
+    best = tmp_path.resolve() / "sweeps" / "runs" / fp.run_name / "checkpoints" / "best.pt"
+    assert all(j.parent == fp.run_name and j.values[-1] == f"model.protocol.kd_teacher={best}" for j in students)
+
+
 def test_cells_asking_for_one_training_share_one_job(tmp_path):
     """At smoke scale ConQ's ResNet32/44/56 cells train the ResNet20 stand-in: the same runs as the
     ResNet20 cells, so one job each, filling the cells of every model."""
