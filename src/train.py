@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.core.errors import UserError
 from src.core.io import write_text_if_changed
 from src.engine import multirun
+from src.engine.distributed import adopt_slurm_tasks
 from src.engine.runner import EXIT_CODES, Stopped
 from src.engine.signals import StopSignals
 from src.engine.stages import run_stages
@@ -64,6 +65,8 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     multi = hydra_cfg.mode == RunMode.MULTIRUN
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if adopt_slurm_tasks() and int(os.environ["RANK"]) > 0:
+        _detach_log(run_dir)  # SLURM tasks of one DDP run (submitit's tasks_per_node): rank 0 alone logs to train.log
     stop = StopSignals()
     try:
         with stop:
@@ -152,7 +155,7 @@ def resolvable_hydra_cfg(arguments: list[str]) -> list[str]:
 
 
 def _quiet_non_main_ranks() -> None:
-    """Under torchrun only rank 0 writes files and logs: the other ranks get Hydra overrides
+    """Under torchrun (or several srun tasks) only rank 0 writes files and logs: the other ranks get Hydra overrides
     that switch off its log files and its saved copy of the config."""
     if int(os.environ.get("RANK", "0")) > 0:
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
@@ -161,6 +164,7 @@ def _quiet_non_main_ranks() -> None:
 if __name__ == "__main__":
     _refuse_sweep_specs(sys.argv[1:])
     sys.argv[1:] = resolvable_hydra_cfg(sys.argv[1:])
+    adopt_slurm_tasks()  # `srun --ntasks=N python src/train.py`: one DDP run, as under torchrun
     _quiet_non_main_ranks()
     main()
     if multirun.incomplete_jobs():

@@ -1,4 +1,5 @@
-"""torchrun / DDP set-up. Without torchrun's environment everything is a single process.
+"""torchrun / DDP set-up. Without torchrun's environment (or several SLURM tasks, which
+:func:`adopt_slurm_tasks` turns into it) everything is a single process.
 
 Effective batch: ``dataset.batch_size`` is the global batch; each of the N ranks loads
 batch_size / N samples per step, so the optimizer sees the same effective batch and the
@@ -14,6 +15,31 @@ import torch
 import torch.distributed as dist
 
 from src.core.errors import UserError
+
+
+def adopt_slurm_tasks() -> dict[str, str]:
+    """Several SLURM tasks of one step (``srun --ntasks=N``, or hydra-submitit-launcher's
+    ``tasks_per_node``/``nodes``) form one DDP run: export torchrun's variables from SLURM's job
+    environment, read through submitit (rank = SLURM_PROCID, local rank = SLURM_LOCALID, world size =
+    the step's tasks), with the TCP rendezvous on the allocation's first node at a port derived from the
+    job id (array tasks and concurrent jobs on one node get their own). Nothing changes under torchrun
+    (it sets WORLD_SIZE) or in a single-task step. Returns the variables it set."""
+    tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1"))  # a batch script's own step is not srun's
+    if "WORLD_SIZE" in os.environ or tasks <= 1 or "SLURM_PROCID" not in os.environ:
+        return {}
+    # SLURM only; submitit's SLURM environment (not submitit.JobEnvironment(), which needs a submitit job)
+    # also serves a plain srun, and parses SLURM_JOB_NODELIST
+    from submitit.slurm.slurm import SlurmJobEnvironment
+
+    job = SlurmJobEnvironment()
+    job_id = int(os.environ.get("SLURM_JOB_ID", "0"))
+    found = {"RANK": str(job.global_rank), "WORLD_SIZE": str(tasks), "LOCAL_RANK": str(job.local_rank),
+             "MASTER_ADDR": job.hostnames[0], "MASTER_PORT": str(MASTER_PORT_BASE + job_id % MASTER_PORT_SPAN)}
+    os.environ.update(found)
+    return found
+
+
+MASTER_PORT_BASE, MASTER_PORT_SPAN = 20000, 20000
 
 
 @dataclass(frozen=True)

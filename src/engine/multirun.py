@@ -49,7 +49,7 @@ class JobSummary(Callback):
         _job = None
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if self.folder is None:  # a single run
+        if self.folder is None or int(os.environ.get("RANK", "0")) > 0:  # a single run; a DDP run's other ranks
             return
         outcome = _job
         if outcome is None:  # the job raised past src/train.py

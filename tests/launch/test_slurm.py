@@ -190,3 +190,20 @@ def test_torchrun_template_runs_two_processes(cluster, tmp_path: Path):
     results = read_results(run_dir)
     assert results["status"] == "completed" and results["world_size"] == 2
     assert results["config"]["dataset"]["name"] == "digits" and results["config"]["model"]["name"] == "resnet20"
+
+
+def test_two_tasks_of_a_launcher_job_are_one_ddp_run(cluster, tmp_path: Path):
+    """hydra-submitit-launcher with tasks_per_node=2: the two SLURM tasks read SLURM's variables
+    (src.engine.distributed.adopt_slurm_tasks) and train one run of world size 2 (gloo on CPU)."""
+    output_root = tmp_path / "outputs"
+    output_root.mkdir()
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm", "cluster=local",
+                           "cluster.tasks_per_node=2", "+experiment_name=ddp2", "seed=0", *DDP_RUN],
+                          cwd=ROOT, env=cli_env(output_root), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    found = sorted((output_root / "multirun" / "ddp2").rglob("results.json"))
+    assert len(found) == 1, found
+    results = read_results(found[0].parent)
+    assert results["status"] == "completed" and results["world_size"] == 2
+    assert (found[0].parent / "train.log").read_text().count("epoch 1/1") == 1  # rank 0 alone logs
+    assert "1 job(s): 1 completed" in proc.stdout
