@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from src.core.io import atomic_write_text
 from src.reporting.layout import ROW_KEYS, Grid, build_grid
 from src.reporting.names import display
 from src.reporting.paper import TABLES, PublishedCell, load_published
+from src.reporting.stats import Stats, format_stats, summarize
 from src.sweeps.cells import TableCell
 from src.sweeps.spec import Plan
 from src.sweeps.store import RunRecord
@@ -31,22 +30,11 @@ CSV_COLUMNS = ("paper", "table", "scale", *ROW_KEYS, "method", "published", "pub
                "ours_std", "n", "diff", "failed", "origin", "runs")
 
 
-@dataclass(frozen=True)
-class Stats:
-    mean: float
-    std: float | None          # sample standard deviation over seeds (None for one run)
-    n: int
-
-
 def aggregate(records: list[RunRecord], metric: str) -> tuple[Stats | None, list[str]]:
     """The runs of one cell -> Stats over the completed ones (None if there is none) and the
     statuses of those that failed or diverged."""
-    values = [float(r.metric(metric)) for r in records
-              if r.status == "completed" and r.metric(metric) is not None and math.isfinite(r.metric(metric))]
     failed = [r.status for r in records if r.status in ("failed", "diverged")]
-    if not values:
-        return None, failed
-    return Stats(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)), failed
+    return summarize(r.metric(metric) for r in records if r.status == "completed"), failed
 
 
 def published_index(table: str) -> dict[tuple, dict[str, PublishedCell]]:
@@ -131,8 +119,7 @@ def cell_text(entry: Entry) -> str:
     if entry.ours is None:
         ours = DASH + (f" ({'/'.join(entry.failed)})" if entry.failed else "")
     else:
-        std = f" ± {entry.ours.std:.2f}" if entry.ours.std is not None else ""
-        ours = f"{entry.ours.mean:.{digits}f}{std} (n={entry.ours.n})"
+        ours = format_stats(entry.ours, digits)
     if entry.published is None:       # nothing printed to compare with (figures, new cells)
         return ours
     diff = f" ({entry.diff:+.{digits}f})" if entry.diff is not None else ""
