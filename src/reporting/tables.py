@@ -16,6 +16,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.core import config_tree
 from src.core.io import atomic_write_text
 from src.reporting.layout import ROW_KEYS, Grid, build_grid
 from src.reporting.names import display
@@ -199,6 +200,16 @@ def to_csv(table: Table) -> str:
 
 def _blank(x: float | None) -> str:
     return "" if x is None else f"{x:.4f}"
+
+
+def output_dirs(scale: str, output_root: Path | str) -> tuple[Path, Path]:
+    """Where a table and its figure go by default: the tracked ``results/tables`` and
+    ``results/figures`` for the paper scale, ``<output root>/tables`` and ``<output root>/figures``
+    for the others (a smoke or mini render is a check, not a result to commit)."""
+    if scale == "paper":
+        results = config_tree.ROOT / "results"
+        return results / "tables", results / "figures"
+    return Path(output_root) / "tables", Path(output_root) / "figures"
 
 
 def output_stem(table: str, scale: str, out_dir: Path | str) -> Path:
