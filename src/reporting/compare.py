@@ -5,8 +5,9 @@ into the config, e.g. ``quantizer.name``, ``optimizer.lr``); each metric (a nume
 results.json, e.g. ``final_test_acc``, the binary network's final test accuracy) is summarised
 over the group's runs by :func:`src.reporting.stats.summarize` (mean, sample std, n), the same
 aggregation as the paper tables. Without ``by`` the groups are told apart by every key whose value
-differs between the runs, except the seed and the keys that do not change what is trained
-(src.core.identity.IDENTITY_FREE_KEYS: run name, output root, device, logger, ...), so a
+differs between the runs, except the seed, the keys that do not change what is trained
+(src.core.identity.IDENTITY_FREE_KEYS: run name, output root, device, logger, ...) and the keys a
+swept config choice decides (``quantizer=bc,bnnpp`` groups by ``quantizer.name`` alone), so a
 sweep over lr × seed compares the lrs over the seeds. Runs that did not complete are listed,
 never averaged.
 """
@@ -83,6 +84,28 @@ def varying_keys(runs: list[RunResult]) -> list[str]:
     return [k for k in keys if not _free(k) and len({text(f.get(k, ABSENT)) for f in flat}) > 1]
 
 
+def default_by(runs: list[RunResult]) -> list[str]:
+    """The keys that differ (:func:`varying_keys`), less those a differing config choice decides:
+    a key under a node whose ``name`` differs (``quantizer.weight.mu_end`` under ``quantizer.name``) is
+    dropped when runs of the same name agree on it; swept on its own, it stays."""
+    flat = [flatten(r.config) for r in runs]
+    varying = varying_keys(runs)
+    names = [k for k in varying if k.endswith(".name")]
+
+    def decided(key: str) -> bool:
+        for name in names:
+            node = name[: -len(".name")]
+            if key != name and key.startswith(node + "."):
+                values: dict[str, set[str]] = {}
+                for f in flat:
+                    values.setdefault(text(f.get(name, ABSENT)), set()).add(text(f.get(key, ABSENT)))
+                if all(len(v) == 1 for v in values.values()):
+                    return True
+        return False
+
+    return [k for k in varying if not decided(k)]
+
+
 def _unknown_key(key: str, flat: list[dict[str, Any]], runs: list[RunResult]) -> UserError:
     keys = list(dict.fromkeys(k for f in flat for k in f))
     children = [k for k in keys if k.startswith(key + ".")]
@@ -106,7 +129,7 @@ def compare(runs: list[RunResult], by: list[str] | None = None, metrics: list[st
     if not done:
         return Comparison(list(by or []), metrics, [], skipped)
     flat = [flatten(r.config) for r in done]
-    by = varying_keys(done) if by is None else list(by)
+    by = default_by(done) if by is None else list(by)
     for key in by:
         if all(key not in f for f in flat):
             raise _unknown_key(key, flat, done)
@@ -180,6 +203,7 @@ def plot_curves(c: Comparison, column: str, path: Path | str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for g, points in curves:
@@ -192,6 +216,7 @@ def plot_curves(c: Comparison, column: str, path: Path | str) -> Path:
         line, = ax.plot(x, mean, marker="o", ms=3, lw=1.4, label=f"{g.label(c.by)} (n={n})")
         ax.fill_between(x, [m - d for m, d in zip(mean, std)], [m + d for m, d in zip(mean, std)],
                         color=line.get_color(), alpha=0.2, lw=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(column)
     ax.grid(alpha=0.3)

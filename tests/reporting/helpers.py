@@ -9,8 +9,8 @@ from pathlib import Path
 from src.core.io import csv_text
 
 
-def config(method: str = "bnnpp", task: str = "bw", lr: float = 0.1, seed: int = 0) -> dict:
-    return {"dataset": {"name": "digits", "batch_size": 64}, "quantizer": {"name": method, "scale": "none"},
+def config(method: str = "bnnpp", task: str = "bw", lr: float = 0.1, seed: int = 0, scale: str = "none") -> dict:
+    return {"dataset": {"name": "digits", "batch_size": 64}, "quantizer": {"name": method, "scale": scale},
             "task": {"name": task, "keep_fp": ["conv1", "fc"]}, "optimizer": {"_target_": "torch.optim.SGD", "lr": lr},
             "trainer": {"max_epochs": 3, "device": "cpu"}, "seed": seed,
             "run_name": f"digits_{method}_{task}_lr{lr}_seed{seed}", "output_root": "/somewhere"}

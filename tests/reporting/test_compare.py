@@ -45,6 +45,19 @@ def test_default_groups_are_the_keys_that_differ_except_seed_and_run_name(sweep)
     assert [len(g.runs) for g in result.groups] == [1, 2, 2]
 
 
+def test_keys_a_swept_config_choice_decides_do_not_make_groups(tmp_path):
+    """quantizer=bc,bnnpp changes quantizer.scale with the name: grouped by the name alone; a scale
+    swept on its own is a key of its own."""
+    for method, scale in (("bc", "none"), ("bnnpp", "layer")):
+        for seed in (0, 1):
+            write_run(tmp_path / "choice", f"{method}_{seed}", 80.0 + seed, method=method, scale=scale, seed=seed)
+    assert compare.compare(run_results.from_run_dirs([tmp_path / "choice"])).by == ["quantizer.name"]
+    for method in ("bc", "bnnpp"):
+        for scale in ("none", "layer"):
+            write_run(tmp_path / "both", f"{method}_{scale}", 80.0, method=method, scale=scale)
+    assert compare.compare(run_results.from_run_dirs([tmp_path / "both"])).by == ["quantizer.name", "quantizer.scale"]
+
+
 def test_markdown_lists_the_groups_and_the_runs_left_out(sweep):
     result = compare.compare(run_results.from_run_dirs([sweep]), ["quantizer.name"])
     text = compare.to_markdown(result)
