@@ -34,12 +34,13 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="example: python scripts/compare.py outputs/multirun/<sweep> --by optimizer.lr "
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="example: python scripts/compare.py outputs/multirun/<sweep> --by optimizer.lr "
                                        "--curves lr.png")
     p.add_argument("paths", nargs="*", type=Path, help="sweep directories, folders of runs, or run directories")
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs of this wandb project (wandb.Api)")
-    p.add_argument("--by", help="comma-separated config keys to group by (default: the keys that differ, seed excepted)")
+    p.add_argument("--by", help="comma-separated config keys to group by "
+                                "(default: the keys that differ, seed excepted)")
     p.add_argument("--metric", default=compare.DEFAULT_METRIC, help="comma-separated results.json entries "
                                                                       f"(default {compare.DEFAULT_METRIC})")
     p.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")

@@ -347,7 +347,8 @@ class ProgressLine:
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, desc: str, total_steps: int, every_s: float, world_size: int, enabled: bool):
-        self.desc, self.total, self.every_s, self.world_size, self.enabled = desc, total_steps, every_s, world_size, enabled
+        self.desc, self.total, self.every_s = desc, total_steps, every_s
+        self.world_size, self.enabled = world_size, enabled
         self.start = self.last = self.clock()
 
     def after_step(self, global_step: int, steps: int, images: int, loss_sum: torch.Tensor, seen: int) -> None:
@@ -373,8 +374,8 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
     from there on). Returns the epoch's loss and accuracy, and the steps, images and seconds of this
     call; raises Diverged on NaN/inf at the next read point. Every ``log_every_n_steps`` optimizer
     steps the running loss/accuracy of the epoch so far (this rank's), the lr and the step go to
-    ``logger``; in a log file a :class:`ProgressLine` every ``log_every_n_seconds``; every ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress,
-    global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
+    ``logger``; in a log file a :class:`ProgressLine` every ``log_every_n_seconds``; every
+    ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress, global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
     (``stopped``), checkpointed there when ``checkpoint_every_n_steps`` is set. The reported
     train_loss is the cross-entropy (against the mixed targets under mixup, while train_acc compares
     with the unmixed labels)."""

@@ -124,8 +124,9 @@ def from_wandb(path: str, api: Any = None) -> list[RunResult]:
         runs = list(api.runs(path))
     except Exception as exc:  # no network, no credentials, no such project: wandb raises many kinds
         raise UserError(f"could not read the runs of wandb project {path} ({type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:300]}). Check the network and your login (`wandb login` or "
-                        f"WANDB_API_KEY), or compare the run directories instead: scripts/compare.py <sweep dir>") from None
+                        f"{' '.join(str(exc).split())[:300]}). Check the network and your login (`wandb login` "
+                        f"or WANDB_API_KEY), or compare the run directories instead: "
+                        f"scripts/compare.py <sweep dir>") from None
     return [_wandb_result(run, path) for run in runs]
 
 
