@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -127,35 +128,53 @@ def write_tables(out_dir: Path, conv: list[dict], thresholds: list[dict], claim:
     return [md, out_dir / "toy.csv", out_dir / "toy_thresholds.csv"]
 
 
+def _label_boundaries(ax, bounds: dict[str, float | None], colors: dict[str, str]) -> None:
+    """Each boundary line labelled along itself with the basin it bounds (x0 > boundary → +1): the
+    leftmost line's label on its left, the other's on its right, so the two never overlap."""
+    drawn = sorted(((b, m) for m, b in bounds.items() if b is not None))
+    for i, (bound, method) in enumerate(drawn):
+        ax.axvline(bound, ls=":", color=colors[method], lw=1.2)
+        left = i == 0 and len(drawn) > 1
+        ax.text(bound, 0.97, f" {NAMES[method]}: x0 > {_num(bound)} ", transform=ax.get_xaxis_transform(),
+                rotation=90, va="top", ha="right" if left else "left", fontsize=8, color=colors[method])
+
+
 def plot(path: Path, thresholds: list[dict]) -> Path:
     x = torch.linspace(-2, 2, 2001, dtype=torch.float64)
     steps = 1000
-    fig, axes = plt.subplots(2, len(toy.LAMBDAS), figsize=(4.2 * len(toy.LAMBDAS), 7))
+    fig, axes = plt.subplots(2, len(toy.LAMBDAS), figsize=(4.2 * len(toy.LAMBDAS), 7.4))
     styles = {"conq": "-", "proxquant": "--"}
+    method_colors = {"conq": "k", "proxquant": "C3"}
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, lam in enumerate(toy.LAMBDAS):
         top, bottom = axes[0, j], axes[1, j]
+        bounds = {}
         for method in toy.METHODS:
-            top.plot(x, toy.objective(method, x, lam), styles[method], color="k" if method == "conq" else "C3",
-                     label=f"{NAMES[method]}")
-            bound = next(r["measured_boundary"] for r in thresholds if r["method"] == method and r["lambda"] == lam)
-            if bound is not None:
-                top.axvline(bound, ls=":", color="k" if method == "conq" else "C3", lw=1)
+            top.plot(x, toy.objective(method, x, lam), styles[method], color=method_colors[method])
+            bounds[method] = next(r["measured_boundary"] for r in thresholds
+                                  if r["method"] == method and r["lambda"] == lam)
             traj = toy.trajectory(method, PLOT_X0, lam, steps)
-            for k, x0 in enumerate(PLOT_X0):
-                bottom.plot(traj[:, k], styles[method], color=colors[k % len(colors)], lw=1.2,
-                            label=f"x0={x0:g}" if method == "conq" else None)
-        top.set_title(f"F = L + λR, λ = {lam}  (dotted: boundary of +1's basin)", fontsize=9)
+            for k in range(len(PLOT_X0)):
+                bottom.plot(traj[:, k], styles[method], color=colors[k % len(colors)], lw=1.2)
+        _label_boundaries(top, bounds, method_colors)
+        everywhere = [NAMES[m] for m, b in bounds.items() if b is None]
+        note = f"\n{' and '.join(everywhere)}: every x0 → +1" if everywhere else "\n"
+        top.set_title(f"F = L + λR, λ = {lam}{note}", fontsize=9)
         top.set_xlabel("x")
-        top.legend(fontsize=8)
         bottom.axvline(STOP_AT, color="0.6", lw=0.8)
+        bottom.text(STOP_AT, 0.98, f" t = {STOP_AT}", transform=bottom.get_xaxis_transform(), va="top", ha="left",
+                    fontsize=8, color="0.4")
         bottom.axhline(0, color="0.6", lw=0.8)
         bottom.set_title(f"iterates x_t, λ = {lam} (solid ConQ, dashed ProxQuant)", fontsize=9)
         bottom.set_xlabel("t")
         bottom.set_ylim(-1.3, 1.3)
-        bottom.legend(fontsize=7, loc="lower right")
+    handles = [Line2D([], [], color="k", ls="-", label="ConQ"), Line2D([], [], color="C3", ls="--", label="ProxQuant"),
+               Line2D([], [], color="0.3", ls=":", label="boundary of the basin of +1")]
+    handles += [Line2D([], [], color=colors[k % len(colors)], lw=1.6, label=f"x0 = {x0:+g}".replace("-", "−"))
+                for k, x0 in enumerate(PLOT_X0)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(f"ConQ toy: L = ½(x − {toy.ALPHA})², τ = {toy.TAU}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))  # room for the legend below the panels
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)

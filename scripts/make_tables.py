@@ -2,11 +2,13 @@
 
     python scripts/make_tables.py pcpp/table2 [--scale paper|mini|smoke]
         [--source runs | runs:<folder> | wandb:<entity>/<project>] [--output-root outputs]
-        [--out results/tables] [--figures results/figures]
+        [--out DIR] [--figures DIR]
     python scripts/make_tables.py all --scale smoke
 
-Writes results/tables/<paper>/<table>.md|.tex|.csv (``<table>.<scale>.*`` for mini and smoke) and,
-for figures, results/figures/<paper>_<table>[.<scale>].png, in the paper's layout and names. Each
+Writes results/tables/<paper>/<table>.md|.tex|.csv and, for figures,
+results/figures/<paper>_<table>.png, in the paper's layout and names; at the mini and smoke scales
+<output root>/tables/<paper>/<table>.<scale>.* and <output root>/figures/ instead, outside the
+tracked results/ (``--out``/``--figures`` choose other folders). Each
 cell reads the runs its plan names by identity (the ``run_id`` of their config), whichever table
 launched them: ``runs`` reads <output root>/sweeps/runs, ``runs:<folder>`` searches a folder at any
 depth, ``wandb:`` asks wandb for those run ids. Exit code 0 when every cell is filled, 1 when cells
@@ -47,8 +49,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="paper", choices=spec_files.scales())
     p.add_argument("--source", default="runs", help="runs | runs:<folder> | wandb:<entity>/<project>")
     p.add_argument("--output-root", type=Path, default=None, help="where the runs are ($PROXBIN_OUTPUT or outputs)")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "tables")
-    p.add_argument("--figures", type=Path, default=ROOT / "results" / "figures")
+    p.add_argument("--out", type=Path, default=None,
+                   help="tables folder (default: results/tables at scale=paper, <output root>/tables otherwise)")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="figures folder (default: results/figures at scale=paper, <output root>/figures otherwise)")
     return p
 
 
@@ -57,11 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     output_root = args.output_root or Path(os.environ.get("PROXBIN_OUTPUT", "outputs"))
+    default_out, default_figures = tables.output_dirs(args.scale, output_root)
+    out, figures = args.out or default_out, args.figures or default_figures
     names = spec_files.list_specs() if args.table == "all" else [args.table]
     missing = 0
     try:
         for name in names:
-            missing += render(name, args.scale, args.source, output_root, args.out, args.figures).missing
+            missing += render(name, args.scale, args.source, output_root, out, figures).missing
     except UserError as exc:
         print(f"make_tables: error: {exc}", file=sys.stderr)
         return 2

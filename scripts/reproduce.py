@@ -11,7 +11,9 @@ config, src/core/identity.py), not by the table that asks for it: every sweep's 
 that run, a second invocation launches nothing, interrupted runs resume from their checkpoint,
 failed or diverged runs are reported (delete the run directory to retry), a deleted run is run
 again, and a run another process is training (a second invocation) is waited for, not run twice.
-launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml).
+launcher=<name> selects hydra/launcher=<name> (configs/hydra/launcher/<name>.yaml). The table is
+rendered into results/tables and results/figures at scale=paper, into <output root>/tables and
+<output root>/figures at the other scales (--tables/--figures choose other folders).
 --dry-run lists the runs it would launch with their estimated cost and the other tables that read
 them, and launches nothing; ``all --dry-run`` counts and prices the runs of every table once.
 A launch needs its scale named: a bare ``reproduce.py <table>`` exits 2 with the choices rather
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from src.core.config_tree import options  # noqa: E402
 from src.core.errors import UserError  # noqa: E402
+from src.reporting.tables import output_dirs  # noqa: E402
 from src.sweeps import launch, smoke_data, spec, spec_files  # noqa: E402
 from src.sweeps.cells import CELL_KEYS  # noqa: E402
 
@@ -59,8 +62,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="restrict to cells whose key (dataset, model, pipeline, task, method, variant, seed) "
                         "is one of the values; FP runs the kept FT runs start from are kept")
     p.add_argument("--output-root", type=Path, default=None, help="$PROXBIN_OUTPUT or outputs")
-    p.add_argument("--tables", type=Path, default=ROOT / "results" / "tables")
-    p.add_argument("--figures", type=Path, default=ROOT / "results" / "figures")
+    p.add_argument("--tables", type=Path, default=None,
+                   help="tables folder (default: results/tables at scale=paper, <output root>/tables otherwise)")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="figures folder (default: results/figures at scale=paper, <output root>/figures otherwise)")
     p.add_argument("--tflops", type=float, default=None, help="sustained TFLOP/s assumed by the cost estimate")
     extra: list[str] = []
     if "--" in argv:
@@ -182,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = {n: s for n, s in final.items() if s != "completed"}
         for name, st in sorted(bad.items()):
             print(f"[reproduce] {st}: {name}" + (" (its FP run did not complete)" if name in outcome["blocked"] else ""))
-        make_tables.render(plan.table, args.scale, "runs", output_root, args.tables, args.figures, extra=args.extra)
+        default_tables, default_figures = output_dirs(args.scale, output_root)
+        make_tables.render(plan.table, args.scale, "runs", output_root, args.tables or default_tables,
+                           args.figures or default_figures, extra=args.extra)
         bad_any = bad_any or bool(bad)
     return 1 if bad_any else 0
 

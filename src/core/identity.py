@@ -25,7 +25,8 @@ from typing import Any
 IDENTITY_FREE_KEYS = (
     "hydra", "cell", "run_id", "run_name", "experiment_name", "output_root", "resume", "wait_for_lock", "logger",
     "cluster",
-    "trainer.progress", "trainer.log_every_n_steps", "trainer.stop_after_epoch", "trainer.device",
+    "trainer.progress", "trainer.log_every_n_steps", "trainer.log_every_n_seconds", "trainer.stop_after_epoch",
+    "trainer.device",
     "trainer.checkpoint_every_n_steps",
     "trainer.eval_soft", "dataset.num_workers", "dataset.loader", "dataset.prefetch_factor", "dataset.eval_batch_size",
     "dataset.splits.root", "dataset.splits.download",

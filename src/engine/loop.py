@@ -6,7 +6,8 @@ step live on the device; they are read every ``log_every_n_steps`` and ``checkpo
 optimizer steps and at the epoch's end (a *read point*). A non-finite objective is caught at the
 first read point after it (within N steps) and raised as Diverged with its exact step; since every
 checkpoint is written right after a read point, no weight update from that step on reaches a
-checkpoint."""
+checkpoint. The plain progress line of a log file (:class:`ProgressLine`) is due by the clock, not
+at read points: when due, rank 0 alone reads its loss sum (one sync every ``log_every_n_seconds``)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class StepSettings:
     grad_clip: float | None = None
     progress: bool = True
     log_every_n_steps: int = 50
+    log_every_n_seconds: float = 30.0
     max_steps_per_epoch: int | None = None
     mixup: Any = None  # null, or timm.data.Mixup's config (mixup=deit, configs/mixup/)
     accumulate_grad_batches: int = 1
@@ -62,6 +64,8 @@ class StepSettings:
                "a positive max gradient norm, or null (no clipping)")
         _check("log_every_n_steps", self.log_every_n_steps, _positive(self.log_every_n_steps, (int,)),
                "a positive integer")
+        _check("log_every_n_seconds", self.log_every_n_seconds, _positive(self.log_every_n_seconds),
+               "a positive number of seconds")
         _check("max_steps_per_epoch", self.max_steps_per_epoch,
                self.max_steps_per_epoch is None or _positive(self.max_steps_per_epoch, (int,)),
                "a positive integer, or null (the whole epoch)")
@@ -327,6 +331,41 @@ def _autocast(s: StepSettings):
     return torch.autocast(device_type=s.device.type, dtype=torch.bfloat16 if s.precision == "bf16" else torch.float16)
 
 
+class ProgressLine:
+    """Where stderr is not a terminal (SLURM, CI log files) a tqdm bar would only leave stale
+    redraws: instead one plain line every ``every_s`` seconds, at the first step that ends after
+    them: step/total of the run, img/s (all ranks), the epoch's running loss, and the ETA of the
+    run's remaining training steps at this epoch's step rate (evaluation not included).
+
+    Due by the clock, not at the read points of ``log_every_n_steps``: those come every 50 steps
+    by default, which is minutes per line for a large model and many lines a second for a small
+    one, and a read point includes the divergence check, a collective under DDP that every rank must
+    enter at the same step, which a clock cannot promise. Here rank 0 alone reads its loss sum
+    from the device when a line is due: one sync every ``every_s`` seconds and no collective;
+    between lines a step costs a clock reading."""
+
+    clock = staticmethod(time.perf_counter)
+
+    def __init__(self, desc: str, total_steps: int, every_s: float, world_size: int, enabled: bool):
+        self.desc, self.total, self.every_s = desc, total_steps, every_s
+        self.world_size, self.enabled = world_size, enabled
+        self.start = self.last = self.clock()
+
+    def after_step(self, global_step: int, steps: int, images: int, loss_sum: torch.Tensor, seen: int) -> None:
+        """After optimizer step ``global_step``; ``steps`` and ``images`` of this epoch call so far."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        eta = int(max(self.total - global_step, 0) * elapsed / max(steps, 1))
+        log.info("%s  step %d/%d  %.0f img/s  loss %.4f  ETA %d:%02d:%02d", self.desc, global_step, self.total,
+                 images * self.world_size / elapsed, float(loss_sum) / max(seen, 1), eta // 3600, eta % 3600 // 60,
+                 eta % 60)
+
+
 def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logger: NullLogger = NullLogger(),
                 start: EpochProgress = EpochProgress(),
                 checkpoint: Callable[[EpochProgress, int], None] | None = None,
@@ -335,8 +374,8 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
     from there on). Returns the epoch's loss and accuracy, and the steps, images and seconds of this
     call; raises Diverged on NaN/inf at the next read point. Every ``log_every_n_steps`` optimizer
     steps the running loss/accuracy of the epoch so far (this rank's), the lr and the step go to
-    ``logger``; every ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress,
-    global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
+    ``logger``; in a log file a :class:`ProgressLine` every ``log_every_n_seconds``; every
+    ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress, global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
     (``stopped``), checkpointed there when ``checkpoint_every_n_steps`` is set. The reported
     train_loss is the cross-entropy (against the mixed targets under mixup, while train_acc compares
     with the unmixed labels)."""
@@ -348,11 +387,12 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
     seen, images, done, saved = start.seen, 0, start.steps, start.steps
     n_steps = s.steps_per_epoch(len(loader) + start.steps * k)
     batches_left = min(len(loader), (n_steps - start.steps) * k)
-    # On a terminal a tqdm bar; in a log file (SLURM, CI) a plain line every log_every_n_steps steps.
+    # On a terminal a tqdm bar; in a log file (SLURM, CI) a plain line every log_every_n_seconds.
     show = s.progress and step.ctx.is_main
     interactive = sys.stderr.isatty()
     bar = tqdm(total=n_steps, initial=start.steps, desc=desc, disable=not (show and interactive), leave=False,
                dynamic_ncols=True, mininterval=0.5)
+    line = ProgressLine(desc, step.total_steps, s.log_every_n_seconds, step.ctx.world_size, show and not interactive)
     checkpointing = checkpoint is not None and s.checkpoint_every_n_steps is not None
 
     def read(reduce: bool = False) -> EpochProgress:
@@ -389,17 +429,13 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
         done += 1
         global_step += 1
         bar.update(1)
+        line.after_step(global_step, done - start.steps, images, loss_sum, seen)
         if global_step % s.log_every_n_steps == 0:
             now = read()
             loss_mean, acc = now.loss_sum / now.seen, 100.0 * now.correct / now.seen
             bar.set_postfix(loss=f"{loss_mean:.4f}", acc=f"{acc:.2f}")
             logger.log({"running_train_loss": loss_mean, "running_train_acc": acc, "lr": step.lr,
                         "step": global_step}, step=global_step)
-            if show and not interactive:
-                # every rank sees as many images as this one
-                img_per_s = images * step.ctx.world_size / max(time.perf_counter() - start_time, 1e-9)
-                log.info("%s  step %d/%d  %.0f img/s  loss %.4f", desc, global_step, step.total_steps,
-                         img_per_s, loss_mean)
         if checkpointing and global_step % s.checkpoint_every_n_steps == 0 and done < n_steps:
             save()
     bar.close()

@@ -6,10 +6,15 @@ configs/train.yaml) collects each job's outcome where the job runs (the job's pr
 one for the local launcher, a SLURM node for the slurm launcher) into
 ``<sweep dir>/.multirun/<id>/<job>.json``, and prints them when the multirun ends, in the process
 that started it. src/train.py then exits 1 when any job did not complete (``incomplete_jobs``).
+
+A sweep's jobs mostly build the same model: :func:`shared_summary` keeps one copy of each distinct
+model summary in ``<sweep dir>/model_summaries/``, so the job that writes it first prints it and the
+others print one line pointing to it (the jobs may run in other processes or on other nodes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,8 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 _job: dict[str, Any] | None = None  # the outcome of the job running in this process (set by src/train.py)
@@ -33,6 +40,30 @@ def job_outcome(status: str, run_dir: Path | str, message: str | None = None, te
 
 def incomplete_jobs() -> list[dict[str, Any]]:
     return list(_incomplete)
+
+
+def sweep_dir() -> Path | None:
+    """The directory of the multirun this job belongs to; None outside a multirun."""
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def shared_summary(sweep: Path, name: str, text: str) -> Path | None:
+    """The sweep's copy of the model summary ``text`` (``name``: the model's), or None when this
+    job is the first to write it and is to print it in full (also when the copy cannot be written).
+    Exclusive creation: of jobs running at once, exactly one prints a given summary."""
+    path = Path(sweep) / "model_summaries" / f"{name}_{hashlib.sha256(text.encode()).hexdigest()[:8]}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x") as f:
+            f.write(text + "\n")
+    except FileExistsError:
+        return path
+    except OSError:
+        pass
+    return None
 
 
 class JobSummary(Callback):

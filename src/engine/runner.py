@@ -44,6 +44,7 @@ from src.core.identity import IDENTITY_FREE_KEYS, is_neutral
 from src.core.errors import Diverged, UserError
 from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
+from src.engine import multirun
 from src.engine.build import build_layer_factory, build_update_rule
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.engine.init import initialise, report_line, teacher_state
@@ -297,8 +298,18 @@ class Run:
             log.info(report_line(self.init_report))
             for warning in self.init_report.get("warnings", []):
                 log.warning("!!! %s", warning)
-        log.info("model %s, %d binarized layers:\n%s", self.cfg.model.name, len(self.replaced),
-                 format_summary(self.summary))
+        self._log_summary()
+
+    def _log_summary(self) -> None:
+        """The model summary in full, except in a sweep whose earlier job printed the same one."""
+        title = f"model {self.cfg.model.name}, {len(self.replaced)} binarized layers"
+        text = f"{title}:\n{format_summary(self.summary)}"
+        sweep = multirun.sweep_dir() if self.ctx.is_main else None
+        copy = multirun.shared_summary(sweep, str(self.cfg.model.name), text) if sweep is not None else None
+        if copy is None:
+            log.info(text)
+        else:
+            log.info("%s: summary in %s (printed by the sweep's first job with this model)", title, copy)
 
     # ---------------------------------------------------------------- training (step 6)
     def checkpoint_state(self, epoch: int, global_step: int | None = None,

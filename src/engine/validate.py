@@ -114,7 +114,7 @@ NODES: dict[str, dict[str, Rule]] = {
     "trainer": {"max_epochs": integer(0), "device": DEVICE, "precision": one_of(*PRECISIONS),
                 "channels_last": BOOL, "deterministic": BOOL,
                 "grad_clip": optional(number(0, lo_open=True), "no clipping"), "progress": BOOL,
-                "log_every_n_steps": integer(1), "eval_soft": BOOL,
+                "log_every_n_steps": integer(1), "log_every_n_seconds": number(0, lo_open=True), "eval_soft": BOOL,
                 "max_steps_per_epoch": optional(integer(1), "the whole epoch"),
                 "accumulate_grad_batches": integer(1),
                 "checkpoint_every_n_steps": optional(integer(1), "checkpoints at epoch ends only"),

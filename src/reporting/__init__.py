@@ -7,6 +7,9 @@
 - :mod:`src.reporting.layout`: the paper's layout of a table (row groups, column groups, Table 5's
   ✓/✗ columns, ConQ Table 2's list), from the spec's ``layout`` node.
 - :mod:`src.reporting.names`: the papers' display names of datasets, models and methods.
+- :mod:`src.reporting.stats`: mean ± std (n) over runs and its printed form, for both kinds of table.
+- :mod:`src.reporting.run_results`: one's own runs, read from run directories or a wandb project.
+- :mod:`src.reporting.compare`: those runs grouped by config keys (scripts/compare.py): Markdown, CSV, curves.
 """
 
 from src.reporting.paper import (

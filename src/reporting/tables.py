@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.core import config_tree
 from src.core.io import atomic_write_text
 from src.reporting.layout import ROW_KEYS, Grid, build_grid
 from src.reporting.names import display
 from src.reporting.paper import TABLES, PublishedCell, load_published
+from src.reporting.stats import Stats, format_stats, summarize
 from src.sweeps.cells import TableCell
 from src.sweeps.spec import Plan
 from src.sweeps.store import RunRecord
@@ -31,22 +31,11 @@ CSV_COLUMNS = ("paper", "table", "scale", *ROW_KEYS, "method", "published", "pub
                "ours_std", "n", "diff", "failed", "origin", "runs")
 
 
-@dataclass(frozen=True)
-class Stats:
-    mean: float
-    std: float | None          # sample standard deviation over seeds (None for one run)
-    n: int
-
-
 def aggregate(records: list[RunRecord], metric: str) -> tuple[Stats | None, list[str]]:
     """The runs of one cell -> Stats over the completed ones (None if there is none) and the
     statuses of those that failed or diverged."""
-    values = [float(r.metric(metric)) for r in records
-              if r.status == "completed" and r.metric(metric) is not None and math.isfinite(r.metric(metric))]
     failed = [r.status for r in records if r.status in ("failed", "diverged")]
-    if not values:
-        return None, failed
-    return Stats(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)), failed
+    return summarize(r.metric(metric) for r in records if r.status == "completed"), failed
 
 
 def published_index(table: str) -> dict[tuple, dict[str, PublishedCell]]:
@@ -131,8 +120,7 @@ def cell_text(entry: Entry) -> str:
     if entry.ours is None:
         ours = DASH + (f" ({'/'.join(entry.failed)})" if entry.failed else "")
     else:
-        std = f" ± {entry.ours.std:.2f}" if entry.ours.std is not None else ""
-        ours = f"{entry.ours.mean:.{digits}f}{std} (n={entry.ours.n})"
+        ours = format_stats(entry.ours, digits)
     if entry.published is None:       # nothing printed to compare with (figures, new cells)
         return ours
     diff = f" ({entry.diff:+.{digits}f})" if entry.diff is not None else ""
@@ -212,6 +200,16 @@ def to_csv(table: Table) -> str:
 
 def _blank(x: float | None) -> str:
     return "" if x is None else f"{x:.4f}"
+
+
+def output_dirs(scale: str, output_root: Path | str) -> tuple[Path, Path]:
+    """Where a table and its figure go by default: the tracked ``results/tables`` and
+    ``results/figures`` for the paper scale, ``<output root>/tables`` and ``<output root>/figures``
+    for the others (a smoke or mini render is a check, not a result to commit)."""
+    if scale == "paper":
+        results = config_tree.ROOT / "results"
+        return results / "tables", results / "figures"
+    return Path(output_root) / "tables", Path(output_root) / "figures"
 
 
 def output_stem(table: str, scale: str, out_dir: Path | str) -> Path:

@@ -37,6 +37,7 @@ def changed(config: dict, dotted: str, value) -> dict:
     ("cell", {"dataset": "x"}), ("run_id", "abc"), ("run_name", "other"), ("experiment_name", "pcpp/table7"),
     ("output_root", "/elsewhere"), ("resume", "never"), ("logger", {"name": "wandb", "group": "g"}),
     ("cluster.partition", "cpu"), ("trainer.progress", False), ("trainer.log_every_n_steps", 7),
+    ("trainer.log_every_n_seconds", 5.0),
     ("trainer.stop_after_epoch", 3), ("trainer.device", "cuda"), ("trainer.eval_soft", False),
     ("dataset.num_workers", 0), ("dataset.loader", "device"), ("dataset.prefetch_factor", 4),
     ("dataset.eval_batch_size", 64), ("dataset.splits.root", "/data"),

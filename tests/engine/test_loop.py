@@ -23,6 +23,7 @@ from conftest import compose_train
 from src.core.errors import Diverged, UserError
 from src.engine.distributed import DistContext
 from src.engine.loggers import NullLogger
+from src.engine import loop
 from src.engine.loop import StepSettings, TrainStep, eval_loader, evaluate, train_epoch, train_loader
 from src.quant.hooks import evaluation_form, set_progress
 from src.quant.updates import ProximalUpdate
@@ -134,6 +135,7 @@ def test_step_settings_are_the_trainer_config_keys():
     ("accumulate_grad_batches", 0, "a positive integer"),
     ("checkpoint_every_n_steps", 0, "a positive integer, or null"),
     ("log_every_n_steps", 0, "a positive integer"),
+    ("log_every_n_seconds", 0, "a positive number of seconds"),
     ("max_steps_per_epoch", 0, "a positive integer, or null"),
     ("grad_clip", -1.0, "a positive max gradient norm, or null"),
     ("progress", "yes", "true or false"),
@@ -185,16 +187,41 @@ def test_every_n_steps_the_running_metrics_go_to_the_logger():
     assert logger.calls[1][0]["running_train_acc"] == pytest.approx(stats["train_acc"], rel=1e-12)
 
 
-def test_progress_line_in_a_log_file_and_a_bar_on_a_terminal(monkeypatch, caplog):
-    logger = RecordingLogger()
+class FakeClock:
+    """ProgressLine's clock: ``tick`` seconds later at every reading."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_progress_line_in_a_log_file_every_n_seconds_and_a_bar_on_a_terminal(monkeypatch, caplog):
+    """In a log file: a line at the first step ending ≥ log_every_n_seconds after the last line (a
+    reading per step, 0.5 s apart: steps 3 and 6 of the epoch, global steps 6 and 9), whatever
+    log_every_n_steps is; its loss is the epoch's running loss at that step."""
+    monkeypatch.setattr(loop.ProgressLine, "clock", staticmethod(FakeClock(0.5)))
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file: not a terminal
+    logger = RecordingLogger()
     with caplog.at_level(logging.INFO, logger="proxbin"):
-        _epoch(StepSettings(device=CPU, log_every_n_steps=3), logger)
+        stats = _epoch(StepSettings(device=CPU, log_every_n_steps=3, log_every_n_seconds=1.25), logger)
     lines = [r.getMessage() for r in caplog.records if r.name == "proxbin"]
-    assert len(lines) == 2 and lines[0].startswith("epoch 1/2  step 6/12  ") and "step 9/12" in lines[1]
-    for line, (metrics, _) in zip(lines, logger.calls):
-        assert "img/s" in line and line.endswith(f"loss {metrics['running_train_loss']:.4f}")
+    assert [line.split("  ")[:2] for line in lines] == [["epoch 1/2", "step 6/12"], ["epoch 1/2", "step 9/12"]]
+    assert [m["step"] for m, _ in logger.calls] == [6, 9]            # the logger: every log_every_n_steps
+    for line, (metrics, _) in zip(lines, logger.calls):              # the same running loss
+        assert f"loss {metrics['running_train_loss']:.4f}" in line
+    # 3 steps of 2 images in 1.5 s, then 6 in 3 s: 4 img/s; ETA: the run's remaining steps at that rate
+    assert "  4 img/s  " in lines[0] and lines[0].endswith("ETA 0:00:03")   # 6 steps left × 0.5 s
+    assert "  4 img/s  " in lines[1] and lines[1].endswith("ETA 0:00:01") and stats["steps"] == 6  # 3 × 0.5 s
     assert sys.stderr.getvalue() == ""  # no tqdm bar in a log file
+
+    caplog.clear()
+    monkeypatch.setattr(loop.ProgressLine, "clock", staticmethod(FakeClock(1000.0)))
+    with caplog.at_level(logging.INFO, logger="proxbin"):
+        _epoch(StepSettings(device=CPU, log_every_n_steps=1000, log_every_n_seconds=25.0))
+    assert len([r for r in caplog.records if r.name == "proxbin"]) == 6   # a slow step: a line each
 
     caplog.clear()
     terminal = FakeTerminal()
@@ -208,6 +235,26 @@ def test_progress_line_in_a_log_file_and_a_bar_on_a_terminal(monkeypatch, caplog
     with caplog.at_level(logging.INFO, logger="proxbin"):
         _epoch(StepSettings(device=CPU, progress=False, log_every_n_steps=3))
     assert not [r for r in caplog.records if r.name == "proxbin"]  # progress=false: silent
+
+
+def test_the_progress_line_reads_the_device_only_when_it_is_due(monkeypatch, caplog):
+    """No host sync per step: the loss sum is read (Tensor.__float__) at the epoch's end (loss,
+    correct count, divergence value) and once per line, never in the steps between."""
+    reads = []
+    to_float = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda t: reads.append(1) or to_float(t))
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    counts = {}
+    for tick, expected_lines in ((10.0, 2), (1.0, 0)):
+        reads.clear()
+        caplog.clear()
+        monkeypatch.setattr(loop.ProgressLine, "clock", staticmethod(FakeClock(tick)))
+        with caplog.at_level(logging.INFO, logger="proxbin"):
+            _epoch(StepSettings(device=CPU, log_every_n_steps=1000, log_every_n_seconds=25.0))
+        assert len([r for r in caplog.records if r.name == "proxbin"]) == expected_lines
+        counts[tick] = len(reads)
+    assert counts[10.0] - counts[1.0] == 2        # one read per line
+    assert counts[1.0] == 3                       # six steps without a line: only the epoch end's reads
 
 
 # DeiT's values (configs/mixup/deit.yaml) for 3 classes

@@ -156,6 +156,11 @@ def test_make_tables_cli_exit_codes(tmp_path, capsys):
     assert "Missing cells: 10 of 10." in (tmp_path / "t" / "conq" / "table2.smoke.md").read_text()
     assert make_tables.main(args + ["--source", "s3://bucket"]) == 2
     assert "--source 's3://bucket' is not one of: runs, runs:<folder>, wandb:<entity>/<project>" in capsys.readouterr().err
+    # a smoke render without --out goes under the output root, not into the tracked results/
+    root = tmp_path / "outputs"
+    assert make_tables.main(["conq/table2", "--scale", "smoke", "--output-root", str(root), "--source", f"runs:{empty}"]) == 1
+    assert sorted(p.name for p in (root / "tables" / "conq").iterdir()) == ["table2.smoke.csv", "table2.smoke.md",
+                                                                          "table2.smoke.tex"]
 
 
 def test_a_stand_in_table_prints_the_papers_cells_beside_its_own():
@@ -166,3 +171,12 @@ def test_a_stand_in_table_prints_the_papers_cells_beside_its_own():
     assert table.entries[(("digits", "resnet20", "ft", "bw", ""), "fp")].published.value == 92.01
     markdown = tables.to_markdown(table)
     assert "| digits | FT | BW | — / 92.01 |" in markdown and "published pcpp/table2 (cifar10) as printed" in markdown
+
+
+def test_only_paper_scale_renders_into_the_tracked_results(tmp_path):
+    from src.core import config_tree
+
+    assert tables.output_dirs("paper", tmp_path) == (config_tree.ROOT / "results" / "tables",
+                                                     config_tree.ROOT / "results" / "figures")
+    for scale in ("smoke", "mini"):
+        assert tables.output_dirs(scale, tmp_path) == (tmp_path / "tables", tmp_path / "figures")
