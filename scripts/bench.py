@@ -128,7 +128,7 @@ class Case:
 
     def warm_up(self) -> None:
         """The first steps: allocator, one-off kernels, optimizer state, and under compilation the
-        traces at p = 0 and at the first p > 0."""
+        trace and code generation."""
         self.first_s = self.run(TRACED_STEPS) * TRACED_STEPS
 
     @property
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         batch = batch.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, 10, (args.batch,))
     configs = [("fp", "bw")] + [(m, t) for m in args.methods for t in args.tasks]
-    allow_graphs(4 * len(configs))  # each compiled case: p = 0, p symbolic, and room to spare
+    allow_graphs(4 * len(configs))  # each compiled case: its training graph, and room to spare
     cases = [Case(m, t, args.model, batch, labels, args.channels_last, mode) for mode in args.modes for m, t in configs]
     start = time.perf_counter()
     for i, case in enumerate(cases):
@@ -249,7 +249,7 @@ def markdown(report: dict) -> str:
         lines += ["", f"Compiled FP / eager FP: {fp['compiled']['step_s'] / fp['eager']['step_s']:.3f} "
                       f"(the speed-up trainer.compile gives FP)."]
     lines += ["", "Each ratio is against FP in the same mode. rule: the update rule's before/after-step hooks per "
-                  "step (eager in both modes, outside the model); compile: the first two steps' extra time.", ""]
+                  "step (eager in both modes, outside the model); compile: the first step's extra time.", ""]
     header = ["method", "task"]
     for mode in modes:
         header += [f"{mode} (ms)", f"{mode} × FP"]

@@ -38,7 +38,7 @@ from src.engine.loop import StepSettings, TrainStep, train_epoch  # noqa: E402
 
 MODES = ("eager", "compiled")
 BUDGET_S = 300.0  # make gpu-check: about 8 minutes in all with the tests before it
-WARM_STEPS = 5  # covers the traces at p = 0 and at the first p > 0
+WARM_STEPS = 5  # the first compiles, cuDNN's autotuning
 CIFAR_BATCH, CIFAR_IMAGES = 128, 50_000
 CIFAR_CASES = (("fp", "bw"), ("bnnpp", "bwa"))
 TARGETS = {"fp_epoch_s": 2.0, "bwa_ratio": 1.15}  # issue 13, on an H100-class GPU

@@ -37,7 +37,7 @@ log = logging.getLogger("proxbin")
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 # train_epoch reports the host seconds of its first steps: where torch.compile traces (src.engine.compile)
-TIMED_STEPS = 3
+TIMED_STEPS = 2
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from src.core.errors import Diverged, UserError
 from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
 from src.engine.build import build_layer_factory, build_update_rule
-from src.engine.compile import TRACED_STEPS, compile_enabled, compile_model, compile_seconds
+from src.engine.compile import compile_enabled, compile_model, compile_seconds
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.engine.init import initialise, report_line
 from src.engine.loggers import NullLogger, build_logger
@@ -364,9 +364,8 @@ class Run:
                                 stop=self._stop_requested)
             if self.compiled and self.facts["compile_s"] is None and stats["first_steps_s"]:  # this process's first steps
                 self.facts["compile_s"] = compile_seconds(stats["first_steps_s"])
-                log.info("torch.compile: %.1f s (the extra time of the first %d training steps; evaluation "
-                         "compiles its own graphs at its first call)", self.facts["compile_s"],
-                         min(len(stats["first_steps_s"]), TRACED_STEPS))
+                log.info("torch.compile: %.1f s (the first training step's extra time; evaluation compiles its "
+                         "own graphs at its first call)", self.facts["compile_s"])
             if stats["stopped"]:
                 log.info("stopped in epoch %d by a signal: last.pt holds step %d; re-run the command to resume",
                          epoch + 1, self.committed["global_step"] if self.committed else 0)

@@ -48,13 +48,13 @@ def build(method: str, task: str, device: torch.device):
 
 
 def two_steps(net: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Two steps of TrainStep (progress, forward, cross-entropy + overflow penalty, backward, the update
-    rule around the optimizer's step), both at p = 1/2 (one trace of the schedules); their losses."""
+    """Two steps of TrainStep (progress p = t/4, forward, cross-entropy + overflow penalty, backward,
+    the update rule around the optimizer's step); their losses."""
     optimizer = instantiate(cfg.optimizer)(net.parameters())
     rule = build_update_rule(cfg.quantizer, net, optimizer)
     step = TrainStep(net, optimizer, StepSettings(device=x.device, progress=False),
-                     total_steps=2, update_rule=rule)
-    return [float(step(x, y, 1)[0].detach()) for _ in range(2)]
+                     total_steps=4, update_rule=rule)
+    return [float(step(x, y, t)[0].detach()) for t in range(2)]
 
 
 def binary_weights(net: nn.Module) -> list[torch.Tensor]:
