@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 
 import torch
@@ -50,20 +51,10 @@ def assert_exact_fan_in(fan_in) -> int:
     return n
 
 
-class no_autocast:
-    """Context manager disabling autocast on ``device`` (a no-op for device types that have
-    no autocast), so that the accumulation runs in float32 even inside a bf16/fp16 region."""
-
-    def __init__(self, device: torch.device | str):
-        kind = torch.device(device).type
-        self._ctx = torch.autocast(device_type=kind, enabled=False) if torch.amp.is_autocast_available(kind) else None
-
-    def __enter__(self):
-        if self._ctx is not None:
-            self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            return self._ctx.__exit__(*exc)
-        return False
+def no_autocast(device: torch.device | str):
+    """A context disabling autocast on ``device`` (nothing for a device type that has no autocast),
+    so that the accumulation runs in float32 even inside a bf16/fp16 region. The plain
+    ``torch.autocast(enabled=False)`` itself: torch.compile traces it, not an object holding it."""
+    kind = torch.device(device).type
+    return torch.autocast(device_type=kind, enabled=False) if torch.amp.is_autocast_available(kind) \
+        else contextlib.nullcontext()

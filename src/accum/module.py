@@ -63,7 +63,13 @@ class WrapAccumulator(nn.Module):
         self.last_penalty: torch.Tensor | None = None
         self._last_rate: torch.Tensor | None = None
         self._pending: torch.Tensor | None = None
-        self.reset_stats()
+        # The window's sums live on the module's device (buffers follow .to()) and change in place:
+        # a forward then neither syncs with the host nor, under torch.compile, meets a tensor that
+        # moved device or a Python counter that changed (each a recompilation). Not in state_dict;
+        # under DDP rank 0's window is the one reported.
+        self.register_buffer("_sum_rate", torch.zeros(()), persistent=False)
+        self.register_buffer("_sum_penalty", torch.zeros(()), persistent=False)
+        self.register_buffer("_forwards", torch.zeros((), dtype=torch.int64), persistent=False)
 
     def set_fan_in(self, fan_in: int) -> None:
         """Record the fan-in of the layer this accumulator serves, after checking that its
@@ -83,10 +89,15 @@ class WrapAccumulator(nn.Module):
                 out = wrap(x, self.bits)
         self.last_penalty = penalty
         self._pending = penalty if self.training else None
-        self._sum_rate = self._sum_rate + self._last_rate
-        self._sum_penalty = self._sum_penalty + penalty.detach()
-        self.num_forwards += 1
+        self._sum_rate.add_(self._last_rate)
+        self._sum_penalty.add_(penalty.detach())
+        self._forwards.add_(1)
         return out
+
+    @property
+    def num_forwards(self) -> int:
+        """Forwards since :meth:`reset_stats`."""
+        return int(self._forwards)
 
     @property
     def last_overflow_rate(self) -> float:
@@ -101,9 +112,8 @@ class WrapAccumulator(nn.Module):
 
     def reset_stats(self) -> None:
         """Start a new averaging window (e.g. an epoch) for :meth:`stats`."""
-        self._sum_rate = torch.zeros(())
-        self._sum_penalty = torch.zeros(())
-        self.num_forwards = 0
+        for total in (self._sum_rate, self._sum_penalty, self._forwards):
+            total.zero_()
 
     def window_state(self) -> dict[str, Any]:
         """The window of :meth:`stats` so far (a mid-epoch checkpoint keeps it)."""
@@ -111,8 +121,9 @@ class WrapAccumulator(nn.Module):
                 "num_forwards": self.num_forwards}
 
     def load_window_state(self, state: dict[str, Any]) -> None:
-        self._sum_rate, self._sum_penalty = state["sum_rate"].clone(), state["sum_penalty"].clone()
-        self.num_forwards = int(state["num_forwards"])
+        self._sum_rate.copy_(state["sum_rate"])
+        self._sum_penalty.copy_(state["sum_penalty"])
+        self._forwards.fill_(int(state["num_forwards"]))
 
     def stats(self) -> dict[str, float]:
         """Mean over the forwards since :meth:`reset_stats` of the per-forward overflow rate

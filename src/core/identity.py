@@ -7,7 +7,7 @@ keys) of the resolved training config, after
 
 - dropping what does not change training: labels (``cell``, ``run_id``, ``run_name``,
   ``experiment_name``), logging and progress display, where the run is stored and executed (paths,
-  device, data path and loader workers, cluster profile), resume and stop settings (:data:`IDENTITY_FREE_KEYS`);
+  device, compilation, data path and loader workers, cluster profile), resume and stop settings (:data:`IDENTITY_FREE_KEYS`);
 - dropping a key added later at its neutral value (:data:`NEUTRAL_DEFAULTS`: one batch per step is what
   every run did before ``trainer.accumulate_grad_batches`` existed);
 - writing a checkpoint that lies in a sweep's run directory (``.../<name>_<id>/checkpoints/*.pt``)
@@ -26,7 +26,7 @@ IDENTITY_FREE_KEYS = (
     "hydra", "cell", "run_id", "run_name", "experiment_name", "output_root", "resume", "wait_for_lock", "logger",
     "cluster",
     "trainer.progress", "trainer.log_every_n_steps", "trainer.log_every_n_seconds", "trainer.stop_after_epoch",
-    "trainer.device",
+    "trainer.device", "trainer.compile",
     "trainer.checkpoint_every_n_steps",
     "trainer.eval_soft", "dataset.num_workers", "dataset.loader", "dataset.prefetch_factor", "dataset.eval_batch_size",
     "dataset.splits.root", "dataset.splits.download",

@@ -37,6 +37,8 @@ from src.quant.updates import NullUpdate
 log = logging.getLogger("proxbin")
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+# train_epoch reports the host seconds of its first steps: where torch.compile traces (src.engine.compile)
+TIMED_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,8 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
                 stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Train the rest of an epoch (``start``: the steps it already took; ``loader``: its batches
     from there on). Returns the epoch's loss and accuracy, and the steps, images and seconds of this
-    call; raises Diverged on NaN/inf at the next read point. Every ``log_every_n_steps`` optimizer
+    call (``first_steps_s``: host seconds of each of its first ``TIMED_STEPS`` steps); raises Diverged
+    on NaN/inf at the next read point. Every ``log_every_n_steps`` optimizer
     steps the running loss/accuracy of the epoch so far (this rank's), the lr and the step go to
     ``logger``; in a log file a :class:`ProgressLine` every ``log_every_n_seconds``; every
     ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress, global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
@@ -410,6 +413,7 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
 
     batches = iter(loader)
     stopped = False
+    first_steps_s: list[float] = []
     start_time = time.perf_counter()
     while done < n_steps:
         if stop():
@@ -417,6 +421,7 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
             break
         group = min(k, batches_left)
         batches_left -= group
+        step_start = time.perf_counter()
         step.begin(global_step)
         for j in range(group):
             x, y = _to_device(*next(batches), s)
@@ -426,6 +431,8 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
             seen += y.shape[0]
             images += y.shape[0]
         step.finish()
+        if len(first_steps_s) < TIMED_STEPS:
+            first_steps_s.append(time.perf_counter() - step_start)
         done += 1
         global_step += 1
         bar.update(1)
@@ -445,7 +452,8 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
     end = read(reduce=True)
     images = int(all_reduce_sum([float(images)], step.ctx, s.device)[0])
     return {"train_loss": end.loss_sum / max(end.seen, 1), "train_acc": 100.0 * end.correct / max(end.seen, 1),
-            "steps": done - start.steps, "images": images, "seconds": seconds, "stopped": stopped}
+            "steps": done - start.steps, "images": images, "seconds": seconds, "stopped": stopped,
+            "first_steps_s": first_steps_s}
 
 
 @torch.no_grad()

@@ -68,7 +68,7 @@ def results_record(status: str, meta: dict[str, Any] | None, config: dict[str, A
         "wall_time_s": meta["wall_time_s"] if meta else None,
         "train_img_per_s": sum(speeds) / len(speeds) if speeds else None,
         **{k: info.get(k) for k in ("model_summary", "init", "torch_version", "torchvision_version", "hardware",
-                                     "world_size", "git_commit", "data_path")},
+                                     "world_size", "git_commit", "data_path", "compile", "compile_s")},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "checkpoint_sha256": meta["checksum"] if meta else None,
         "config": config,

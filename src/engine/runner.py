@@ -18,7 +18,8 @@ epoch) skips 4 and 6: its derived files are checked and repaired, nothing is tra
 Files in the run directory:
   summary.csv               one row per finished epoch
   results.json              status (running, completed, interrupted, diverged, failed), accuracies,
-                            timings, machine, commit, the resolved config
+                            timings (compile_s: torch.compile's share, trainer.compile), machine,
+                            commit, the resolved config
   checkpoints/last.pt       everything needed to resume; checkpoints/best.pt: best test accuracy
   train.log, .hydra/        Hydra's log and composed config
 """
@@ -46,6 +47,7 @@ from src.core.lock import RunBusy, RunLock, describe
 from src.engine import distributed as D
 from src.engine import multirun
 from src.engine.build import build_layer_factory, build_update_rule
+from src.engine.compile import compile_enabled, compile_model, compile_seconds
 from src.engine.environment import git_commit, hardware, seed_everything, select_device
 from src.engine.init import initialise, report_line, teacher_state
 from src.engine.loggers import NullLogger, build_logger
@@ -233,6 +235,9 @@ class Run:
             log.info("KD teacher (PC++ §4.3 protocol (4)): %s", teacher[1] if teacher else "the initial FP weights")
         if self.settings.channels_last:
             model.to(memory_format=torch.channels_last)
+        self.compiled = compile_enabled(cfg.trainer.compile, self.device)
+        if self.compiled:  # in place: self.model's state_dict keys stay those of an eager run
+            compile_model(model)
         self.model = model
         self.net = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if self.ctx.enabled else model
@@ -254,7 +259,7 @@ class Run:
         self.summary = model_summary(model) | {"binarized_layers": self.replaced}
         self.facts = {"torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
                       "hardware": hardware(self.device), "world_size": self.ctx.world_size, "git_commit": git_commit(),
-                      "data_path": self.data.kind}
+                      "data_path": self.data.kind, "compile": self.compiled, "compile_s": None}
 
     def load(self, state: dict[str, Any]) -> None:
         """Continue from last.pt: every piece of training state, and the record so far."""
@@ -371,6 +376,10 @@ class Run:
             stats = train_epoch(step, loader, self.global_step, f"epoch {epoch + 1}/{max_epochs}", self.logger, start,
                                 checkpoint=lambda progress, at: self.save_step(epoch, progress, at),
                                 stop=self._stop_requested)
+            if self.compiled and self.facts["compile_s"] is None and stats["first_steps_s"]:  # this process's first steps
+                self.facts["compile_s"] = compile_seconds(stats["first_steps_s"])
+                log.info("torch.compile: %.1f s (the first training step's extra time; evaluation compiles its "
+                         "own graphs at its first call)", self.facts["compile_s"])
             if stats["stopped"]:
                 log.info("stopped in epoch %d by a signal: last.pt holds step %d; re-run the command to resume",
                          epoch + 1, self.committed["global_step"] if self.committed else 0)

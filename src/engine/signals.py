@@ -3,9 +3,10 @@
 SIGTERM is what SLURM (and torchrun, and most schedulers) send before killing a job; SIGINT is
 Ctrl-C. While a run is executing, the first of them only sets :attr:`StopSignals.signum`: the
 training loop finishes the step in progress and stops; the run records ``interrupted`` with its
-last completed epoch and the process exits with 128 + the signal number. A second signal ends the
-process at once (``os._exit``): the run directory stays consistent even then, since every file is
-replaced atomically and derived from last.pt (src.engine.run_files).
+last commit (the last completed epoch; with ``trainer.checkpoint_every_n_steps``, the step it stopped
+after) and the process exits with 128 + the signal number. A second signal ends the process at once
+(``os._exit``): the run directory stays consistent even then, since every file is replaced
+atomically and derived from last.pt (src.engine.run_files), which holds the last commit before it.
 
 Other signals are left to their owners: submitit's USR2 (time-out: it requeues the job and raises
 SystemExit, which the run records as ``interrupted`` too) and the sbatch templates' USR1 trap.
@@ -56,7 +57,8 @@ class StopSignals:
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if self.signum is not None:
-            _say(f"proxbin: {name} again: stopping at once (last.pt holds the last completed epoch)")
+            _say(f"proxbin: {name} again: stopping at once (last.pt holds the last commit: the last completed "
+                 f"epoch, or the last checkpoint_every_n_steps step)")
             os._exit(128 + signum)
         self.signum = signum
         _say(f"proxbin: {name} received: finishing the current step, then stopping (send it again to stop at once)")

@@ -99,6 +99,7 @@ NODE = Rule(lambda v: isinstance(v, dict), "a config node")
 TARGET = Rule(lambda v: isinstance(v, dict) and "_target_" in v, "a config node with a _target_")
 DEVICE = Rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None,
               "one of auto, cpu, cuda, cuda:N")
+COMPILE = Rule(lambda v: isinstance(v, bool) or v == "auto", "auto (on CUDA devices only), true or false")
 # Hydra reads run_name=nan or run_name=7 as numbers; the directory is named by their text
 RUN_NAME = Rule(lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool)
                 and str(v).strip() not in ("", ".", "..") and "/" not in str(v) and "\0" not in str(v),
@@ -112,7 +113,7 @@ NODES: dict[str, dict[str, Rule]] = {
          "dataset": NODE, "model": NODE, "quantizer": NODE, "pipeline": NODE, "task": NODE, "optimizer": TARGET,
          "scheduler": TARGET, "trainer": NODE, "logger": NODE, "cluster": ANY},  # cluster: the slurm launcher's
     "trainer": {"max_epochs": integer(0), "device": DEVICE, "precision": one_of(*PRECISIONS),
-                "channels_last": BOOL, "deterministic": BOOL,
+                "channels_last": BOOL, "compile": COMPILE, "deterministic": BOOL,
                 "grad_clip": optional(number(0, lo_open=True), "no clipping"), "progress": BOOL,
                 "log_every_n_steps": integer(1), "log_every_n_seconds": number(0, lo_open=True), "eval_soft": BOOL,
                 "max_steps_per_epoch": optional(integer(1), "the whole epoch"),

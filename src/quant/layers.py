@@ -51,6 +51,9 @@ class QuantizedLayerMixin:
             raise ValueError("an accumulator needs binary activations (task=bwaa binarizes both)")
         if accumulator is not None:
             accumulator.set_fan_in(self.weight[0].numel())
+        # an instance attribute from the start: torch.compile guards on where it is found, so one that
+        # moved from the class to the instance at the first evaluation_form() would recompile the step
+        self.evaluation_form = "binary"
         self.weight_quantizer = weight_quantizer
         self.act_quantizer = act_quantizer
         self.accumulator = accumulator

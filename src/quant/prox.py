@@ -19,8 +19,9 @@ def prox_proxquant(w: torch.Tensor, strength: float | torch.Tensor) -> torch.Ten
     """ProxQuant's binary prox of the W-shaped r(x) = min(|x − 1|, |x + 1|) = ‖x − sign(x)‖₁
     (Bai et al. 2019): soft-thresholding toward the nearer of ±1 by s,
     prox(w) = sign(w)·(1 + sign(|w| − 1)·max(||w| − 1| − s, 0)). ``strength`` may be a tensor
-    (elementwise strengths, ProxGen)."""
-    if bool((torch.as_tensor(strength) < 0).any()):
+    (elementwise strengths, ProxGen: their sign is checked where they are made, since a check
+    here would wait for the device at every step)."""
+    if not isinstance(strength, torch.Tensor) and strength < 0:
         raise ValueError(f"prox_proxquant strength must be >= 0, got {strength}")
     excess = w.abs() - 1
     return sign(w) * (1 + torch.sign(excess) * (excess.abs() - strength).clamp_min(0))

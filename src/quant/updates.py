@@ -192,6 +192,8 @@ class ProxGenUpdate(ProximalUpdate):
         super().__init__(weights, optimizer, "proxquant", lam_start, lam_end, clip, freeze_at, units)
 
     def strength(self, w: torch.Tensor, lr: float):
+        if lr * self.lam < 0:  # lr·λ / D with D > 0: the sign is that of lr·λ, known on the host
+            raise ValueError(f"ProxGen's prox strength lr·λ must be >= 0, got lr={lr}, λ={self.lam}")
         state = self.optimizer.state.get(w, {}) if self.optimizer is not None else {}
         if "exp_avg_sq" not in state:
             raise ValueError("ProxGen needs an Adam-family optimizer (optimizer=adam or adamw)")

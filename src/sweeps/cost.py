@@ -33,16 +33,19 @@ class CostModel:
 
     def train_images(self, job: Job) -> int:
         """Images per epoch: the train split (its subset, the fabricated split at smoke scale),
-        at most ``trainer.max_steps_per_epoch`` batches of it."""
+        at most ``trainer.max_steps_per_epoch`` optimizer steps of ``trainer.accumulate_grad_batches``
+        batches each."""
         dataset = job.cell["dataset"]
         if self.fabricated:
             n_train = smoke_data.train_images(dataset)
         else:
             n_train = int(_value(job.values, "dataset.splits.train_subset", None)
                           or self.table["train_images"].get(dataset, 50000))
-        batch = int(_value(job.values, "dataset.batch_size", _dataset_config(job.groups["dataset"])["batch_size"]))
+        batch = int(_value(job.values, "dataset.batch_size", _group_config("dataset", job.groups["dataset"])["batch_size"]))
+        trainer = _group_config("trainer", job.groups.get("trainer", "default"))
+        per_step = int(_value(job.values, "trainer.accumulate_grad_batches", trainer["accumulate_grad_batches"]))
         steps = _value(job.values, "trainer.max_steps_per_epoch", None)
-        return min(n_train, int(steps) * batch) if steps not in (None, "null") else n_train
+        return min(n_train, int(steps) * per_step * batch) if steps not in (None, "null") else n_train
 
     def gpu_hours(self, job: Job, train_images: int) -> float:
         gflops = self.table["gflops"]
@@ -54,9 +57,9 @@ class CostModel:
 
 
 @lru_cache(maxsize=None)
-def _dataset_config(name: str) -> dict[str, Any]:
+def _group_config(group: str, name: str) -> dict[str, Any]:
     try:
-        return OmegaConf.to_container(OmegaConf.load(option_file("dataset", name)))
+        return OmegaConf.to_container(OmegaConf.load(option_file(group, name)))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

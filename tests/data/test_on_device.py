@@ -120,6 +120,7 @@ def test_images_view_of_the_numpy_array_becomes_contiguous_on_the_device():
     assert data.images.is_contiguous() and torch.equal(data.images, view)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_cuda_the_pipeline_gives_the_cpu_pixels_and_stays_on_the_device():
     images = _images(64, seed=6)

@@ -53,6 +53,7 @@ BAD_VALUES = [
     (["trainer.accumulate_grad_batches=1.5"], "trainer.accumulate_grad_batches"),
     (["trainer.checkpoint_every_n_steps=0"], "trainer.checkpoint_every_n_steps"),
     (["trainer.device=gpu"], "trainer.device"),
+    (["trainer.compile=yes"], "trainer.compile"),
     (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
     (["trainer.stop_after_epoch=0"], "trainer.stop_after_epoch"),
     (["trainer.eval_soft=yes"], "trainer.eval_soft"),
@@ -155,7 +156,7 @@ def test_bad_value_for_the_data_or_model_is_refused_before_any_write(completed, 
 def test_unknown_keys_list_the_valid_keys_of_their_node():
     problems = problems_of({**_config(), "trainer": {**_config()["trainer"], "ema": 0.999}})
     assert any(p.startswith("trainer.ema is not a key the engine reads; valid keys of trainer: accumulate_grad_batches, "
-                            "channels_last, checkpoint_every_n_steps, deterministic, device") for p in problems), problems
+                            "channels_last, checkpoint_every_n_steps, compile, deterministic, device") for p in problems), problems
     problems = problems_of({**_config(), "optimizer": {**_config()["optimizer"], "lrr": 0.1}})
     assert any(p.startswith("optimizer.lrr is not an argument of torch.optim.SGD; valid keys of optimizer:")
                and "momentum" in p for p in problems), problems

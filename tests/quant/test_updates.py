@@ -211,3 +211,10 @@ def test_proxgen_has_no_prox_choice():
 def test_proxgen_refuses_sgd_state():
     with pytest.raises(ValueError, match="ProxGen needs an Adam-family optimizer"):
         run("proxgen", ProxGenUpdate, optimizer="sgd")
+
+
+def test_proxgen_refuses_a_negative_strength_on_the_host():
+    """Its elementwise strengths lr·λ/(√v̂ + ε) have the sign of lr·λ: checked there, not on each tensor
+    (which would wait for the device at every step)."""
+    with pytest.raises(ValueError, match=r"ProxGen's prox strength lr·λ must be >= 0, got lr=0.1, λ=-0.2"):
+        run("proxgen", ProxGenUpdate, optimizer="adam", lam_start=-0.2, lam_end=-0.2)

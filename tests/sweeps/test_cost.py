@@ -27,6 +27,10 @@ def test_images_per_epoch():
     capped = ["dataset.batch_size=4", "trainer.max_steps_per_epoch=3", "dataset.batch_size=2"]
     assert paper.train_images(job(values=capped)) == 3 * 2                   # the last batch size wins
     assert paper.train_images(job(values=["trainer.max_steps_per_epoch=null"])) == COST.train_images.cifar10
+    # a step takes accumulate_grad_batches batches: the cap counts optimizer steps
+    accumulated = ["dataset.batch_size=2", "trainer.max_steps_per_epoch=3", "trainer.accumulate_grad_batches=4"]
+    assert paper.train_images(job(values=accumulated)) == 3 * 4 * 2
+    assert paper.train_images(job(values=[*accumulated, "trainer.max_steps_per_epoch=100000"])) == COST.train_images.cifar10
 
 
 def test_gpu_hours_flop_bound_or_rate_bound():
