@@ -10,6 +10,7 @@ pixels are those of torchvision, bit for bit (tests/data/test_on_device.py compa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
@@ -36,9 +37,17 @@ def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tens
 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 → float32 (x / 255 − mean) / std per channel, the operations of ToTensor then Normalize."""
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
+    mean_t, std_t = _channel_constants(tuple(map(float, mean)), tuple(map(float, std)), images.device)
     return images.to(torch.float32).div(255).sub(mean_t).div(std_t)
+
+
+@functools.lru_cache(maxsize=None)
+def _channel_constants(mean: tuple[float, ...], std: tuple[float, ...],
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean and std as (C, 1, 1) float32 tensors on ``device``, made once: a copy from the host at
+    every batch would make the host wait for the GPU at every step."""
+    return (torch.tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1),
+            torch.tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1))
 
 
 @dataclass(frozen=True)
