@@ -11,9 +11,10 @@ DeiT's (timm's factory with RandAugment and random erasing, configs/augment/deit
     python scripts/bench_decode.py                              # 512 images, both recipes
     python scripts/bench_decode.py --gpu-img-s resnet=2600 deit=1100   # + workers needed per GPU
 
-With ``--gpu-img-s`` (a GPU's training images/s, e.g. from ``scripts/bench.py --device cuda``) it
-prints ceil(GPU img/s / worker img/s), the workers per GPU that keep it fed. Writes
-results/bench/decode_<host>.md and .json.
+With ``--gpu-img-s`` (a GPU's training images/s) or ``--from-gpu-bench`` (the JSON that
+``scripts/bench.py --device cuda`` writes, or its folder: the newest one; its fastest ResNet-50 and
+DeiT-S rates) it prints ceil(GPU img/s / worker img/s), the workers per GPU that keep it fed. Writes
+results/bench/decode_<host>.md and .json; ``make gpu-check`` runs it after the GPU benchmark.
 """
 
 from __future__ import annotations
@@ -81,6 +82,27 @@ def worker_rate(root: Path, recipe: str, image_size: int, repeats: int) -> list[
     return rates
 
 
+GPU_BENCH_MODELS = {"resnet50": "resnet", "deit_s": "deit"}  # scripts/bench_cuda.py's ImageNet rows
+
+
+def gpu_rates(path: Path, parser: argparse.ArgumentParser) -> dict[str, float]:
+    """The fastest training img/s (eager or compiled) of each recipe's model in a GPU bench JSON."""
+    import json
+
+    files = sorted(path.glob("*.json"), key=lambda f: f.stat().st_mtime) if path.is_dir() else [path]
+    reports = [json.loads(f.read_text()) for f in files if f.is_file()]
+    reports = [r for r in reports if isinstance(r, dict) and r.get("imagenet")]
+    if not reports:
+        parser.error(f"--from-gpu-bench {path}: no GPU benchmark with ImageNet rates there "
+                     f"(scripts/bench.py --device cuda writes one to results/bench/<gpu>.json)")
+    rates: dict[str, float] = {}
+    for row in reports[-1]["imagenet"]:
+        recipe = GPU_BENCH_MODELS.get(row.get("model"))
+        if recipe:
+            rates[recipe] = max(rates.get(recipe, 0.0), float(row["img_per_s"]))
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=512)
@@ -89,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--gpu-img-s", nargs="*", default=[], metavar="RECIPE=IMG_PER_S",
                         help="a GPU's training images/s per recipe, e.g. resnet=2600 deit=1100")
+    parser.add_argument("--from-gpu-bench", type=Path, default=None, metavar="JSON_OR_FOLDER",
+                        help="take the GPU rates from scripts/bench.py --device cuda's JSON (a folder: its newest)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     args = parser.parse_args(argv)
-    gpu = {}
+    gpu = gpu_rates(args.from_gpu_bench, parser) if args.from_gpu_bench else {}
     for item in args.gpu_img_s:
         recipe, _, value = item.partition("=")
         try:

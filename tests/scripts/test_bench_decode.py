@@ -41,3 +41,11 @@ def test_bad_gpu_rate_is_refused_naming_the_recipes(capsys):
     with pytest.raises(SystemExit) as info:
         bench_decode.main(["--gpu-img-s", "vit=fast"])
     assert info.value.code == 2 and "expected RECIPE=IMG_PER_S with RECIPE one of resnet, deit" in capsys.readouterr().err
+
+
+def test_gpu_rates_are_the_fastest_mode_of_each_recipes_model_in_the_gpu_bench(tmp_path):
+    rows = [{"model": "resnet50", "mode": "eager", "img_per_s": 2000.0},
+            {"model": "resnet50", "mode": "compiled", "img_per_s": 2500.0},
+            {"model": "deit_s", "mode": "eager", "img_per_s": 900.0}]
+    (tmp_path / "nvidia-h100.json").write_text(json.dumps({"imagenet": rows, "cifar": []}))
+    assert bench_decode.gpu_rates(tmp_path, None) == {"resnet": 2500.0, "deit": 900.0}
