@@ -60,6 +60,7 @@ def test_a_small_bench_writes_eager_rows_against_fp(tmp_path):
                        "--batch", "4", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "resnet20_b4.json").read_text())
     assert [(r["method"], r["task"]) for r in report["rows"]] == [("ptb", "bw"), ("pq", "bw")]
+    assert report["fp"]["eager"]["copies"] == 4  # FP's blocks pooled from models spread through the round
     fp = report["fp"]["eager"]["step_s"]
     for row in report["rows"]:
         assert row["eager"]["ratio"] == pytest.approx(row["eager"]["step_s"] / fp)
