@@ -142,7 +142,7 @@ def profile(case: Case, steps: int) -> str:
 
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         case.run(steps)
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="FP models per mode, spread through the round (their steps pooled: every ratio's denominator)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     parser.add_argument("--profile", nargs="*", default=[], metavar="[MODE:]METHOD:TASK",
-                        help="profile these cases (eager unless prefixed compiled:)")
+                        help="profile these cases (eager unless prefixed compiled:, which also names inductor's kernels)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="cuda: the GPU check's bench instead (scripts/bench_cuda.py), results/bench/<gpu>.md")
@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(methods())}")
 
+    if any(name.startswith("compiled:") for name in args.profile):
+        # name inductor's generated kernels in the profile (cpp_fused_...), not only the graph that calls them;
+        # each kernel then records itself, so this run's compiled timings carry that small overhead
+        torch._inductor.config.cpp.enable_kernel_profile = True
     torch.manual_seed(0)
     batch = torch.randn(args.batch, 3, 32, 32)
     if args.channels_last:

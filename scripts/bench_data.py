@@ -9,7 +9,7 @@ epoch's time includes starting its DataLoader workers, as in a run. A data-only 
 drawn, no model) shows what the pipeline itself costs.
 
     python scripts/bench.py --data-path                          # 50,000 images, batch 128, 4 workers
-    python scripts/bench.py --data-path --data-images 2560 --workers 2 --repeats 2
+    python scripts/bench.py --data-path --data-images 2560 --data-workers 2 --repeats 2
 """
 
 from __future__ import annotations

@@ -67,3 +67,14 @@ def test_a_small_bench_writes_eager_rows_against_fp(tmp_path):
     assert report["rows"][0]["eager"]["rule_s"] is None and report["rows"][1]["eager"]["rule_s"] > 0  # no rule; a prox
     text = (tmp_path / "resnet20_b4.md").read_text()
     assert "| method | task | eager (ms) | eager × FP | rule (ms) | target | meets |" in text
+
+
+@pytest.mark.slow
+def test_a_compiled_profile_names_inductors_generated_kernels(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch._inductor.config.cpp, "enable_kernel_profile", False)  # restored after the test
+    assert bench.main(["--methods", "ptb", "--tasks", "bw", "--modes", "compiled", "--repeats", "1", "--steps", "1",
+                       "--fp-copies", "1", "--batch", "4", "--profile", "compiled:ptb:bw", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "resnet20_b4.json").read_text())
+    assert report["rows"][0]["compiled"]["compile_s"] is not None
+    assert "cpp_fused" in report["profiles"]["compiled:ptb:bw"]  # the kernels by name, not only "CompiledFxGraph"
+    assert "## Profile of compiled:ptb:bw" in (tmp_path / "resnet20_b4.md").read_text()
