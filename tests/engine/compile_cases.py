@@ -1,6 +1,7 @@
 """Compiled against eager training, shared by tests/engine/test_compile.py (CPU) and tests/gpu/ (CUDA):
 each method x task as a tiny network built as the engine builds it (configs, model surgery, update
-rule, optimizer), trained two steps of the engine's TrainStep eager and compiled from the same weights."""
+rule, optimizer), trained two steps of the engine's TrainStep eager and compiled from the same weights,
+the compiled one with one training graph for the whole schedule and one per one-off event."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from src.engine.loop import StepSettings, TrainStep
 from src.quant.hooks import evaluation_form
 from src.quant.layers import quantized_layers
 from src.quant.prox import sign
+from src.quant.quantizers import ProxConnect
 from src.quant.surgery import quantize_model
 
 CASES = [("fp", "bw")] + [(m, t) for m in config_tree.methods() if m != "fp" for t in config_tree.tasks()]
 CLASSES = 4
+LATE = 3 / 4  # the second step's progress p
 
 
 def tiny_net() -> nn.Module:
@@ -48,18 +51,28 @@ def build(method: str, task: str, device: torch.device):
 
 
 def two_steps(net: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Two steps of TrainStep (progress p = t/4, forward, cross-entropy + overflow penalty, backward,
-    the update rule around the optimizer's step); their losses."""
+    """Two steps of TrainStep (forward, cross-entropy + overflow penalty, backward, the update rule
+    around the optimizer's step) at p = 0 and p = 3/4, far apart on every schedule (PC's ρ crosses 1
+    between them); their losses."""
     optimizer = instantiate(cfg.optimizer)(net.parameters())
     rule = build_update_rule(cfg.quantizer, net, optimizer)
     step = TrainStep(net, optimizer, StepSettings(device=x.device, progress=False),
                      total_steps=4, update_rule=rule)
-    return [float(step(x, y, t)[0].detach()) for t in range(2)]
+    return [float(step(x, y, t)[0].detach()) for t in (0, round(LATE * 4))]
 
 
 def binary_weights(net: nn.Module) -> list[torch.Tensor]:
     """sign(u) of every quantized layer: the weights its binary form computes with (× s)."""
     return [sign(layer.unit_weight()).detach() for layer in quantized_layers(net)]
+
+
+def expected_training_graphs(net: nn.Module, cfg) -> int:
+    """One graph for the whole schedule (a Python branch on μ, ρ or t would compile more), plus one for
+    each one-off event between the two steps: PC's L_ρ branches once, when ρ crosses 1
+    (src/quant/prox.py); ProxQuant/ConQ/ProxGen's freeze at p = freeze_at stops the weights' gradients."""
+    rho_crosses_1 = any(isinstance(m, ProxConnect) for m in net.modules())
+    freeze_at = cfg.quantizer.update_rule.get("freeze_at")
+    return 1 + rho_crosses_1 + (freeze_at is not None and freeze_at <= LATE)
 
 
 def compare(method: str, task: str, device: torch.device) -> None:
@@ -75,6 +88,8 @@ def compare(method: str, task: str, device: torch.device) -> None:
     y = torch.randint(0, CLASSES, (6,), generator=g).to(device)
     want, got = two_steps(eager, cfg, x, y), two_steps(compiled, cfg, x, y)
     assert not counters["graph_break"], dict(counters["graph_break"])
+    graphs = expected_training_graphs(compiled, cfg)
+    assert counters["frames"]["ok"] == graphs, f"{counters['frames']['ok']} graphs compiled for training, not {graphs}"
     torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=1e-5, atol=0)
     for i, (a, b) in enumerate(zip(binary_weights(eager), binary_weights(compiled))):
         assert torch.equal(a, b), f"binary weights of quantized layer {i}"
