@@ -71,7 +71,7 @@ def expected_training_graphs(net: nn.Module, cfg) -> int:
     each one-off event between the two steps: PC's L_ρ branches once, when ρ crosses 1
     (src/quant/prox.py); ProxQuant/ConQ/ProxGen's freeze at p = freeze_at stops the weights' gradients."""
     rho_crosses_1 = any(isinstance(m, ProxConnect) for m in net.modules())
-    freeze_at = cfg.quantizer.update_rule.get("freeze_at")
+    freeze_at = (cfg.quantizer.get("update_rule") or {}).get("freeze_at")  # FP and PTB have no rule
     return 1 + rho_crosses_1 + (freeze_at is not None and freeze_at <= LATE)
 
 
