@@ -77,19 +77,18 @@ def _free(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in NOT_GROUPED)
 
 
-def varying_keys(runs: list[RunResult]) -> list[str]:
-    """The config keys whose value differs between ``runs``, except the seed and identity-free keys."""
-    flat = [flatten(r.config) for r in runs]
+def varying_keys(flat: list[dict[str, Any]]) -> list[str]:
+    """The config keys whose value differs between the flattened configs ``flat``, except the seed
+    and identity-free keys."""
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [k for k in keys if not _free(k) and len({text(f.get(k, ABSENT)) for f in flat}) > 1]
 
 
-def default_by(runs: list[RunResult]) -> list[str]:
+def default_by(flat: list[dict[str, Any]]) -> list[str]:
     """The keys that differ (:func:`varying_keys`), less those a differing config choice decides:
     a key under a node whose ``name`` differs (``quantizer.weight.mu_end`` under ``quantizer.name``) is
     dropped when runs of the same name agree on it; swept on its own, it stays."""
-    flat = [flatten(r.config) for r in runs]
-    varying = varying_keys(runs)
+    varying = varying_keys(flat)
     names = [k for k in varying if k.endswith(".name")]
 
     def decided(key: str) -> bool:
@@ -106,7 +105,7 @@ def default_by(runs: list[RunResult]) -> list[str]:
     return [k for k in varying if not decided(k)]
 
 
-def _unknown_key(key: str, flat: list[dict[str, Any]], runs: list[RunResult]) -> UserError:
+def _unknown_key(key: str, flat: list[dict[str, Any]]) -> UserError:
     keys = list(dict.fromkeys(k for f in flat for k in f))
     children = [k for k in keys if k.startswith(key + ".")]
     if children:
@@ -116,7 +115,7 @@ def _unknown_key(key: str, flat: list[dict[str, Any]], runs: list[RunResult]) ->
                  if any(k.startswith(".".join(parts[:i]) + ".") for k in keys)), None)
     valid = [k for k in keys if k.startswith(node + ".")] if node else sorted({k.split(".")[0] for k in keys})
     where = f"the keys under {node}" if node else "the top-level keys (use dotted paths, e.g. quantizer.name)"
-    varying = varying_keys(runs)
+    varying = varying_keys(flat)
     return UserError(f"--by {key}: no run has this config key. Valid: {where}: {', '.join(valid)}. Keys that differ "
                      f"between these runs: {', '.join(varying) if varying else 'none besides the seed'}")
 
@@ -129,10 +128,10 @@ def compare(runs: list[RunResult], by: list[str] | None = None, metrics: list[st
     if not done:
         return Comparison(list(by or []), metrics, [], skipped)
     flat = [flatten(r.config) for r in done]
-    by = default_by(done) if by is None else list(by)
+    by = default_by(flat) if by is None else list(by)
     for key in by:
         if all(key not in f for f in flat):
-            raise _unknown_key(key, flat, done)
+            raise _unknown_key(key, flat)
     known = sorted({m for r in done for m in r.metrics})
     bad = [m for m in metrics if m not in known]
     if bad:

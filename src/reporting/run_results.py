@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from src.core.errors import UserError
-from src.sweeps.store import _WANDB_STATE as WANDB_STATE  # wandb's run state -> proxbin's status
+from src.sweeps.store import is_wandb_project, wandb_status
 
 RUN_MARKERS = ("results.json", ".hydra/config.yaml", "train.log")
 
@@ -114,7 +114,7 @@ def from_run_dirs(paths: Iterable[Path | str]) -> list[RunResult]:
 
 def from_wandb(path: str, api: Any = None) -> list[RunResult]:
     """Every run of wandb project ``<entity>/<project>``. ``api``: a ``wandb.Api`` (made here if None)."""
-    if path.count("/") != 1 or not all(path.split("/")):
+    if not is_wandb_project(path):
         raise UserError(f"--wandb {path!r}: expected <entity>/<project>, e.g. --wandb my-team/proxbin")
     try:
         if api is None:
@@ -132,7 +132,7 @@ def from_wandb(path: str, api: Any = None) -> list[RunResult]:
 
 def _wandb_result(run: Any, path: str) -> RunResult:
     summary = dict(getattr(run, "summary", None) or {})
-    status = summary.get("status") or WANDB_STATE.get(getattr(run, "state", ""), "unknown")
+    status = wandb_status(summary, getattr(run, "state", ""))
     run_id = getattr(run, "id", None) or getattr(run, "name", "?")
 
     def read_history() -> list[dict[str, Any]]:  # proxbin logs each epoch's row with its ``epoch``

@@ -55,8 +55,18 @@ def from_run_dirs(root: Path | str, ids: Iterable[str]) -> list[RunRecord]:
     return [r for r in records if r is not None and r.run_id in wanted]
 
 
-_WANDB_STATE = {"finished": "completed", "crashed": "failed", "failed": "failed", "killed": "interrupted",
-                "running": "running"}
+WANDB_STATE = {"finished": "completed", "crashed": "failed", "failed": "failed", "killed": "interrupted",
+               "running": "running"}  # wandb's run state -> proxbin's status
+
+
+def wandb_status(summary: dict[str, Any], state: str) -> str:
+    """A wandb run's status: the one proxbin wrote to its summary, else its wandb ``state``'s."""
+    return summary.get("status") or WANDB_STATE.get(state, "unknown")
+
+
+def is_wandb_project(path: str) -> bool:
+    """Whether ``path`` has the form ``<entity>/<project>``."""
+    return path.count("/") == 1 and all(path.split("/"))
 
 
 def from_wandb_runs(runs: Iterable[Any], ids: Iterable[str]) -> list[RunRecord]:
@@ -69,7 +79,7 @@ def from_wandb_runs(runs: Iterable[Any], ids: Iterable[str]) -> list[RunRecord]:
         if config.get("run_id") not in wanted:
             continue
         summary = dict(run.summary or {})
-        status = summary.get("status") or _WANDB_STATE.get(getattr(run, "state", ""), "unknown")
+        status = wandb_status(summary, getattr(run, "state", ""))
         out.append(RunRecord(run_id=config["run_id"], cell=dict(config.get("cell") or {}), status=status,
                              final_test_acc=summary.get("final_test_acc"), best_test_acc=summary.get("best_test_acc"),
                              origin=f"wandb:{'/'.join(getattr(run, 'path', []) or [])}"))
@@ -78,7 +88,7 @@ def from_wandb_runs(runs: Iterable[Any], ids: Iterable[str]) -> list[RunRecord]:
 
 def from_wandb(path: str, ids: Iterable[str], api: Any = None) -> list[RunRecord]:
     """The runs of wandb project ``<entity>/<project>`` whose config's run_id is one of ``ids``."""
-    if path.count("/") != 1 or not all(path.split("/")):
+    if not is_wandb_project(path):
         raise UserError(f"--source wandb:{path}: expected wandb:<entity>/<project>")
     if api is None:
         import wandb
