@@ -14,11 +14,11 @@ second compilation), and a run resumed in a new process would start from a graph
 constants, whose rounding differs in the last bits from the uninterrupted run's: with them as inputs
 one training graph serves the whole run, in every process, and a resumed run stays bit-identical
 on CPU. Two one-off events compile one more training graph each, once per run and not counted in
-``compile_s``: PC's linear quantizer L_ρ (pc, pq, rpc) branches on ρ ≥ 1, and the freeze at
-``freeze_at`` (proxquant, conq, proxgen) stops the weights' gradients (tests/engine/compile_cases.py
-counts the graphs). The first training step traces and
-compiles (its extra time is the run's ``compile_s``: results.json and a line in the log); a smaller
-last batch and evaluation (the binary and the soft form) compile their own graphs at their first call.
+``compile_s``: PC's linear quantizer L_ρ branches on ρ ≥ 1 (pc; pq's and rpc's activation pair under
+BWA/BWAA), and the freeze at ``freeze_at`` (proxquant, conq, proxgen) stops the weights' gradients
+(tests/engine/compile_cases.py counts the graphs). The first training step traces and compiles (its
+extra time is the run's ``compile_s``: results.json and a line in the log); a smaller last batch and
+evaluation (the binary and the soft form) compile their own graphs at their first call.
 """
 
 from __future__ import annotations

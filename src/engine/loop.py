@@ -378,8 +378,9 @@ def train_epoch(step: TrainStep, loader: Any, global_step: int, desc: str, logge
     on NaN/inf at the next read point. Every ``log_every_n_steps`` optimizer
     steps the running loss/accuracy of the epoch so far (this rank's), the lr and the step go to
     ``logger``; in a log file a :class:`ProgressLine` every ``log_every_n_seconds``; every
-    ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress, global_step)`` is called. ``stop()`` is asked before each step: once true the epoch ends early
-    (``stopped``), checkpointed there when ``checkpoint_every_n_steps`` is set. The reported
+    ``checkpoint_every_n_steps`` (not at the epoch's end) ``checkpoint(progress, global_step)`` is
+    called. ``stop()`` is asked before each step: once true the epoch ends early (``stopped``),
+    checkpointed there when ``checkpoint_every_n_steps`` is set. The reported
     train_loss is the cross-entropy (against the mixed targets under mixup, while train_acc compares
     with the unmixed labels)."""
     s = step.settings
